@@ -1,0 +1,11 @@
+"""The MySQL/MariaDB engine, in pure Python over pymysql (no mysqldump on the server).
+
+See ``synco_source.engines`` for the protocol; ``dump`` reads one consistent snapshot,
+``load`` fills a shadow database and swaps it in, ``script`` writes a plain SQL script.
+"""
+
+from .dump import Dumper
+from .load import Loader, restore
+from .script import SqlWriter
+
+__all__ = ["Dumper", "Loader", "SqlWriter", "restore"]

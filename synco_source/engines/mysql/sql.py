@@ -1,0 +1,140 @@
+"""Shared MySQL/MariaDB helpers: identifier quoting, connections, error mapping, literal expressions.
+
+The row literal rules live here because the dump side builds them and the tests check them: every
+column becomes one SQL literal whose bytes the server produces (``CAST(... AS BINARY)`` so no
+character set conversion happens on the way), except large columns (TEXT/BLOB/JSON/geometry),
+which are fetched raw and escaped in Python the way ``QUOTE()`` does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+
+import pymysql
+import pymysql.cursors
+
+from ...dburl import DatabaseUrl
+from ...errors import DatabaseError
+
+MAX_NAME = 64
+CONNECT_TIMEOUT = 15
+
+# Multibyte charsets whose second byte may be 0x5C (backslash) or 0x27 (quote), or that are not
+# ASCII-compatible at all: their text goes as hex so the server's lexer cannot misread it.
+HEX_CHARSETS = frozenset({"big5", "cp932", "gbk", "sjis", "gb18030", "ucs2", "utf16", "utf16le", "utf32"})
+LOB_TYPES = frozenset({"tinytext", "text", "mediumtext", "longtext", "tinyblob", "blob", "mediumblob",
+                       "longblob", "json", "geometry", "point", "linestring", "polygon", "multipoint",
+                       "multilinestring", "multipolygon", "geometrycollection"})
+INT_TYPES = frozenset({"tinyint", "smallint", "mediumint", "int", "bigint", "decimal"})
+TIME_TYPES = frozenset({"date", "datetime", "timestamp", "time"})
+_DEFINER = re.compile(r"\s+DEFINER=(`(?:[^`]|``)*`|'(?:[^']|'')*'|\w+)@(`(?:[^`]|``)*`|'(?:[^']|'')*'|[\w.%-]+)|"
+                      r"\s+DEFINER=CURRENT_USER(?:\(\))?")
+
+_HINTS = {
+    1045: "check the user name and password in the database URL",
+    1044: "grant the user access to this database, or use another user",
+    1049: "check the database name in the database URL",
+    2003: "check the host and port, and that the database server is running",
+    2002: "check the socket path, and that the database server is running",
+    2005: "check the host name in the database URL",
+}
+
+
+def qi(name: str) -> str:
+    """Quote an identifier with backticks."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def qs(text: str) -> str:
+    """Quote a string literal (for names in catalog queries and SHOW statements)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def strip_definer(create: str) -> str:
+    """Remove the DEFINER=user@host clause so the object belongs to whoever loads it."""
+    return _DEFINER.sub("", create, count=1)
+
+
+def escape_bytes(raw: bytes) -> bytes:
+    """Escape bytes for a single-quoted literal exactly like the server's QUOTE() does."""
+    return (raw.replace(b"\\", b"\\\\").replace(b"'", b"\\'")
+            .replace(b"\0", b"\\0").replace(b"\x1a", b"\\Z"))
+
+
+def error_text(exc: BaseException) -> str:
+    args = getattr(exc, "args", ())
+    if len(args) >= 2 and isinstance(args[0], int):
+        return f"{args[1]} (error {args[0]})"
+    return str(exc) or type(exc).__name__
+
+
+@contextlib.contextmanager
+def failing(what: str, hint: str | None = None) -> Iterator[None]:
+    """Turn a driver error inside the block into one DatabaseError line saying what failed."""
+    try:
+        yield
+    except pymysql.err.Error as exc:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        raise DatabaseError(f"{what}: {error_text(exc)}", hint=hint or _HINTS.get(code)) from None
+    except OSError as exc:
+        raise DatabaseError(f"{what}: {exc}") from None
+
+
+def connect(url: DatabaseUrl, *, database: str | None = None) -> pymysql.connections.Connection:
+    """One connection in utf8mb4, autocommit off; failures become DatabaseError with a hint."""
+    kwargs = dict(user=url.user, password=url.password, charset="utf8mb4", autocommit=False,
+                  connect_timeout=CONNECT_TIMEOUT, database=database or None,
+                  cursorclass=pymysql.cursors.Cursor)
+    if url.socket:
+        kwargs["unix_socket"] = url.socket
+    else:
+        kwargs.update(host=url.host, port=url.port)
+    with failing(f"cannot connect to {url.redacted}"):
+        return pymysql.connect(**kwargs)
+
+
+def query(conn, sql: str, args=None) -> list[tuple]:
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return list(cur.fetchall())
+
+
+def check_name(name: str) -> str:
+    if len(name) > MAX_NAME:
+        raise DatabaseError(f"database name {name!r} is longer than {MAX_NAME} characters",
+                            hint="use a shorter target database name (synco adds a suffix to it)")
+    return name
+
+
+def column_piece(col: dict) -> str:
+    """SQL expression giving the literal of a small column as binary bytes ('NULL' when null)."""
+    name, dtype, charset = qi(col["name"]), col["type"], col["charset"]
+    if dtype in INT_TYPES:
+        text = f"CAST({name} AS BINARY)"
+    elif dtype == "float":
+        text = f"CAST({name} + 0e0 AS BINARY)"  # widened: the FLOAT text has only 6 digits
+    elif dtype == "double":
+        text = f"CAST({name} AS BINARY)"  # shortest round-trip text
+    elif dtype in ("bit", "year"):
+        text = f"CAST({name} + 0 AS BINARY)"
+    elif dtype in TIME_TYPES or charset is None:
+        prefix = "" if dtype in TIME_TYPES else "_binary"
+        text = f"CONCAT('{prefix}', CAST(QUOTE({name}) AS BINARY))"
+    elif charset in HEX_CHARSETS:
+        text = f"CONCAT('_{charset} X''', HEX({name}), '''')"
+    else:
+        text = f"CONCAT('_{charset}', CAST(QUOTE({name}) AS BINARY))"
+    return f"IFNULL(CAST({text} AS BINARY), _binary'NULL')"
+
+
+def lob_literal(raw: bytes | None, charset: str | None) -> bytes:
+    """The literal for a large column fetched raw (``CAST(col AS BINARY)``)."""
+    if raw is None:
+        return b"NULL"
+    if charset is None:
+        return b"_binary'" + escape_bytes(raw) + b"'"
+    if charset in HEX_CHARSETS:
+        return b"_" + charset.encode() + b" X'" + raw.hex().upper().encode() + b"'"
+    return b"_" + charset.encode() + b"'" + escape_bytes(raw) + b"'"
