@@ -1,0 +1,1 @@
+"""synco: the client side."""

@@ -1,0 +1,236 @@
+"""``synco download``: the library core behind the command (the CLI only builds the options).
+
+1. decode the token; poll the session's meta until the server is ready (or failed);
+2. fetch and open the manifests of the wanted sets; check every destination before any download;
+3. download the files that differ into staging folders;
+4. stream the database chunks into the engine's loader (a shadow database) or into a SQL file;
+5. only then swap the database in and move the files into place.
+
+Any failure or Ctrl-C before step 5 drops the shadow database and the staging folders, so the
+local database and files stay exactly as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from synco_source import engines, format
+from synco_source.dburl import DatabaseUrl
+from synco_source.errors import LocalIOError, SourceFailed, UsageError
+
+from . import files
+from .fetch import Remote, ordered
+from .ui import UI
+
+
+@dataclass
+class DownloadOptions:
+    token: str
+    db_url: DatabaseUrl | None = None
+    file_dirs: dict[str, Path] = field(default_factory=dict)
+    only: list[str] = field(default_factory=list)
+    output: Path | None = None
+    poll_interval: float = 1.0
+    transport: httpx.BaseTransport | None = None  # tests plug in an in-process transport
+
+
+@dataclass
+class Summary:
+    tables: int = 0
+    rows: int = 0
+    database: str = ""
+    files_written: int = 0
+    files_present: int = 0
+    bytes_fetched: int = 0
+    previous: str = ""
+
+
+def describe_progress(meta: dict) -> str:
+    progress = meta.get("progress", {})
+    text = f"server is {meta['state']}"
+    if progress.get("step") == "database" and progress.get("tables"):
+        text += (f": table {progress.get('table')} ({progress.get('tables_done', 0) + 1}"
+                 f"/{progress['tables']})")
+    elif progress.get("step") == "files":
+        text += f": files {progress.get('set')}"
+    if progress.get("bytes"):
+        text += f", {progress['bytes'] / 1e6:.1f} MB encrypted"
+    return text
+
+
+def wait_ready(remote: Remote, sc: format.SessionCrypto, ui: UI, interval: float) -> dict:
+    last_seq = 0
+    with ui.status("waiting for the server") as update:
+        while True:
+            meta = sc.open_meta(remote.get(format.META_PATH))
+            if meta["seq"] >= last_seq:
+                last_seq = meta["seq"]
+                if meta["state"] == "ready":
+                    return meta
+                if meta["state"] == "failed":
+                    raise SourceFailed(meta.get("message", "no reason given"))
+                update(describe_progress(meta))
+            time.sleep(interval)
+
+
+def select_sets(meta: dict, only: list[str]) -> list[dict]:
+    sets = meta.get("sets", [])
+    if not only:
+        return sets
+    names = {s["name"] for s in sets}
+    for word in only:
+        if word not in ("db", "files") and word not in names:
+            raise UsageError(f"--only {word}: this session has no such set",
+                             hint=f"it has: db, files, {', '.join(sorted(names))}")
+    return [s for s in sets if s["name"] in only
+            or (s["kind"] == "files" and "files" in only)]
+
+
+def check_destinations(sets: list[dict], opts: DownloadOptions) -> None:
+    for entry in sets:
+        if entry["kind"] == "database" and opts.db_url is None and opts.output is None:
+            raise UsageError("no local database given for the database of this session",
+                             hint="pass --db-url (or set SYNCO_DB_URL), --output FILE, or --only files")
+        if entry["kind"] == "files" and entry["name"] not in opts.file_dirs:
+            raise UsageError(f"no local folder given for file set {entry['name']!r}",
+                             hint=f"pass --files-dir {entry['name']}=PATH, or --only db")
+
+
+class Download:
+    def __init__(self, opts: DownloadOptions, ui: UI) -> None:
+        self.opts = opts
+        self.ui = ui
+        self.token = format.Token.decode(opts.token)
+        self.sc = format.SessionCrypto(self.token.key, self.token.session_id)
+        self.remote = Remote(self.token.url, transport=opts.transport)
+        self.summary = Summary()
+        self.lock = threading.Lock()
+
+    def fetch_chunk(self, chunk: dict) -> bytes:
+        blob = self.remote.get(format.object_path(chunk["id"]))
+        with self.lock:
+            self.summary.bytes_fetched += len(blob)
+        return self.sc.open_chunk(chunk["id"], blob, chunk["size"], chunk["sha256"])
+
+    def manifest(self, entry: dict) -> dict:
+        blob = self.remote.get(format.object_path(entry["manifest"]))
+        return self.sc.open_manifest(entry["manifest"], blob, entry["name"])
+
+    def run(self) -> Summary:
+        with self.remote:
+            meta = wait_ready(self.remote, self.sc, self.ui, self.opts.poll_interval)
+            sets = select_sets(meta, self.opts.only)
+            check_destinations(sets, self.opts)
+            manifests = [(s, self.manifest(s)) for s in sets]
+            database = next((m for s, m in manifests if s["kind"] == "database"), None)
+            plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
+                     for s, m in manifests if s["kind"] == "files"]
+            target = self._open_target(database) if database else None
+            self._transfer(database, target, plans)
+        return self.summary
+
+    def _open_target(self, manifest: dict):
+        """The loader (or SQL writer) for the database, after asking before replacing one."""
+        if self.opts.output is not None:
+            return _SqlFile(self.opts.output, manifest["engine"])
+        url = self.opts.db_url
+        if url.engine != manifest["engine"]:
+            raise UsageError(f"the session holds a {manifest['engine']} database but --db-url "
+                             f"is {url.engine}", hint=f"give a {manifest['engine']} URL")
+        loader = engines.loader(url)
+        count = loader.describe_target()
+        if count:
+            self.ui.confirm(f"replace database {url.database} ({count} tables) on {url.redacted}? "
+                            f"the current one is kept for 'synco restore'",
+                            "pass --yes to replace it without asking")
+        return loader
+
+    def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan]) -> None:
+        stagings = [files.Staging(p, self.token.session_id.hex()) for p in plans]
+        db_bytes = sum(c["size"] for t in database["tables"] for c in t["chunks"]) if database else 0
+        total = db_bytes + sum(p.needed_bytes for p in plans)
+        with self.ui.progress() as bars:
+            fetched = bars.add_task("download", total=total)
+            for staging in stagings:
+                staging.__enter__()
+            try:
+                for staging in stagings:
+                    self._stage_files(staging, lambda n: bars.advance(fetched, n))
+                if database:
+                    loaded = bars.add_task("import", total=db_bytes)
+                    self._load(database, target, lambda n: (bars.advance(fetched, n),
+                                                            bars.advance(loaded, n)))
+                    self.summary.previous = target.commit() or ""
+                    target = None
+                for staging in stagings:
+                    staging.commit()
+            finally:
+                if target is not None:
+                    target.abort()
+                for staging in stagings:
+                    staging.__exit__(None, None, None)
+        for plan in plans:
+            self.summary.files_written += len(plan.needed)
+            self.summary.files_present += len(plan.present)
+
+    def _stage_files(self, staging: files.Staging, advance) -> None:
+        needed = staging.plan.needed
+        results = ordered([c for e in needed for c in e["chunks"]], self.fetch_chunk)
+        for entry in needed:
+            staging.write(entry, (next(results)[1] for _ in entry["chunks"]), advance)
+
+    def _load(self, manifest: dict, target, advance) -> None:
+        target.begin(manifest["schema"])
+        items = [(t["name"], c) for t in manifest["tables"] for c in t["chunks"]]
+        for (table, chunk), plain in ordered(items, lambda item: self.fetch_chunk(item[1])):
+            target.load(table, plain)
+            advance(len(plain))
+        self.summary.tables = len(manifest["tables"])
+        self.summary.rows = sum(t["rows"] for t in manifest["tables"])
+        self.summary.database = str(self.opts.output or self.opts.db_url.database)
+
+
+class _SqlFile:
+    """A SqlWriter into a temporary file that becomes ``path`` only on commit."""
+
+    def __init__(self, path: Path, engine: str) -> None:
+        self.path = path
+        try:
+            fd, self.tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+        except OSError as exc:
+            raise LocalIOError(f"cannot write into {path.parent}: {exc.strerror}") from None
+        self.fh = os.fdopen(fd, "wb")
+        self.writer = engines.sql_writer(engine, self.fh)
+
+    def begin(self, schema: dict) -> None:
+        self.writer.begin(schema)
+
+    def load(self, table: str, chunk: bytes) -> None:
+        try:
+            self.writer.load(table, chunk)
+        except OSError as exc:
+            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def commit(self) -> str:
+        try:
+            self.writer.commit()
+            self.fh.close()
+            os.replace(self.tmp, self.path)
+        except OSError as exc:
+            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
+        return ""
+
+    def abort(self) -> None:
+        self.fh.close()
+        Path(self.tmp).unlink(missing_ok=True)
+
+
+def download(opts: DownloadOptions, ui: UI) -> Summary:
+    return Download(opts, ui).run()

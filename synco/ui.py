@@ -1,0 +1,60 @@
+"""Everything the client shows a person; the only module that uses rich.
+
+Rules: data on stdout, messages on stderr; ``synco: error: ...`` and ``synco: hint: ...``
+(lowercase, no final period); progress bars only on a terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+
+from rich.console import Console
+from rich.progress import (BarColumn, DownloadColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeRemainingColumn, TransferSpeedColumn)
+
+from synco_source.errors import Aborted
+
+
+class UI:
+    def __init__(self, *, assume_yes: bool = False, quiet: bool = False) -> None:
+        self.console = Console(stderr=True, highlight=False)
+        self.assume_yes = assume_yes
+        self.quiet = quiet
+
+    def info(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(f"synco: {message}", markup=False)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"synco: warning: {message}", style="yellow", markup=False)
+
+    def error(self, message: str, hint: str = "") -> None:
+        self.console.print(f"synco: error: {message}", style="bold red", markup=False)
+        if hint:
+            self.console.print(f"synco: hint: {hint}", markup=False)
+
+    def confirm(self, question: str, refuse_hint: str) -> None:
+        """Ask a yes/no question; raise Aborted unless the answer is yes."""
+        if self.assume_yes:
+            return
+        if not sys.stdin.isatty():
+            raise Aborted(f"{question}: no terminal to ask", hint=refuse_hint)
+        answer = self.console.input(f"synco: {question} [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            raise Aborted("stopped; nothing was changed")
+
+    @contextmanager
+    def status(self, text: str):
+        if self.quiet or not self.console.is_terminal:
+            self.info(text)
+            yield lambda new_text: None
+            return
+        with self.console.status(text) as status:
+            yield lambda new_text: status.update(new_text)
+
+    def progress(self) -> Progress:
+        return Progress(TextColumn("{task.description:<10}"), BarColumn(), TaskProgressColumn(),
+                        DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                        console=self.console, disable=self.quiet or not self.console.is_terminal,
+                        transient=False)

@@ -1,0 +1,192 @@
+"""synco-source: the command line of the server side (argparse; thin over session/produce).
+
+Data goes to stdout (exactly one ``synco download <token>`` line from ``serve``); every message goes
+to stderr as ``synco-source: ...``, errors as ``synco-source: error: ...`` plus a hint line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import EXIT_BUG, EXIT_INTERRUPTED, SyncoError, UsageError
+
+PROG = "synco-source"
+
+
+def say(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+class Stop(Exception):
+    """A signal asked us to stop."""
+
+
+def _stop(signum, frame) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def parse_duration(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise UsageError(f"bad duration {text!r}", hint="write it like 90s, 30m, 3h or 1d")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise UsageError(f"bad --listen address {text!r}", hint="write it like 0.0.0.0:8765")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Publish this application's database "
+                                     "and files, encrypted, for 'synco download'.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="dump, encrypt and publish; print the download command")
+    serve.add_argument("--db-url", help="database URL (default: $SYNCO_DB_URL), "
+                       "e.g. mysql://user:password@127.0.0.1:3306/name")
+    serve.add_argument("--no-db", action="store_true", help="publish file sets only")
+    serve.add_argument("--files", action="append", default=[], metavar="NAME=PATH",
+                       help="a folder to publish as file set NAME (repeatable)")
+    serve.add_argument("--listen", default="0.0.0.0:8765", metavar="HOST:PORT",
+                       help="address of the built-in HTTP server (default 0.0.0.0:8765; port 0 picks one)")
+    serve.add_argument("--url", help="base URL the laptop uses to reach --listen "
+                       "(default: http://<this host name>:<port>/)")
+    serve.add_argument("--publish-dir", type=Path, metavar="DIR",
+                       help="write into this folder of a web server instead of listening")
+    serve.add_argument("--base-url", help="public URL of --publish-dir")
+    serve.add_argument("--ttl", default="3h", help="remove everything after this long (default 3h)")
+    serve.add_argument("--keep", action="store_true", help="do not remove what was published on exit")
+    serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS)
+    serve.set_defaults(func=cmd_serve)
+    version = sub.add_parser("version", help="print the version")
+    version.set_defaults(func=lambda args: print(f"{PROG} {__version__}") or 0)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from synco_frameworks import generic
+
+    from .http import SessionServer
+    from .produce import Plan, produce
+    from .session import Session
+
+    project = generic.project(Path.cwd(), args.db_url, args.files, need_db=not args.no_db)
+    if project.database is None and not project.file_sets:
+        raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
+    ttl = parse_duration(args.ttl)
+    server = private = None
+    if args.publish_dir:
+        if not args.base_url:
+            raise UsageError("--publish-dir needs --base-url", hint="the public URL of that folder")
+        if not re.match(r"^https?://[^/\s]+", args.base_url):
+            raise UsageError(f"--base-url {args.base_url!r} is not an http(s) URL")
+        if not args.publish_dir.is_dir():
+            raise UsageError(f"--publish-dir {args.publish_dir} is not a folder")
+        parent, base_url = args.publish_dir, args.base_url
+    else:
+        host, port = parse_listen(args.listen)
+        try:
+            server = SessionServer((host, port), Path(), "")
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                             hint="choose another port with --listen HOST:PORT") from None
+        port = server.server_address[1]
+        public = host if host not in ("0.0.0.0", "::", "") else socket.gethostname()
+        base_url = args.url or f"http://{public}:{port}/"
+        private = parent = Path(tempfile.mkdtemp(prefix="synco-source-"))
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _stop)
+    session = None
+    try:
+        session = Session(parent, base_url, ttl)
+        session.publish_meta("created")
+        if server is not None:
+            server.folder, server.session_hex = session.folder, session.id_hex
+            server.start()
+            say(f"serving on port {server.server_address[1]}; the token points at {session.token.url}")
+        print(f"synco download {session.token.encode()}", flush=True)
+        plan = Plan(database=project.database, file_sets=project.file_sets)
+        failed = None
+        try:
+            produce(session, plan, say)
+        except SyncoError as exc:
+            failed = exc
+            session.publish_meta("failed", message=str(exc))
+            say(f"error: {exc}")
+        return _wait(session, failed, args.keep)
+    except Stop as exc:
+        say(f"stopped by {exc}")
+        return EXIT_INTERRUPTED
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if session is not None and not args.keep:
+            session.remove()
+            say("removed everything published")
+        elif session is not None:
+            say(f"kept {session.folder}")
+        if private is not None and not args.keep:
+            shutil.rmtree(private, ignore_errors=True)
+
+
+def _wait(session, failed: SyncoError | None, keep: bool) -> int:
+    """Serve until the time limit (a failed session only a minute, so the client can see why)."""
+    deadline = session.expires if failed is None else min(session.expires, time.time() + 60)
+    if failed is None:
+        left = (deadline - time.time()) / 60
+        say(f"waiting for downloads; stop with Ctrl-C (time limit in {left:.0f} min)")
+    while time.time() < deadline:
+        time.sleep(min(1.0, max(0.0, deadline - time.time())))
+    if failed is not None:
+        return failed.exit_code
+    say("time limit reached")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SyncoError as exc:
+        if args.debug:
+            traceback.print_exc()
+        say(f"error: {exc}")
+        if exc.hint:
+            say(f"hint: {exc.hint}")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        say("interrupted")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: say so, with the traceback on --debug
+        if args.debug:
+            traceback.print_exc()
+        say(f"error: unexpected {type(exc).__name__}: {exc}")
+        say("hint: run again with --debug and report the traceback")
+        return EXIT_BUG
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    run()

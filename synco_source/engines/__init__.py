@@ -1,0 +1,62 @@
+"""Database engines: one subpackage per engine, dump and load side by side.
+
+An engine offers three things, looked up by ``url.engine`` and imported only when used (so the
+server binary does not load a driver it does not need):
+
+``Dumper(url)`` — a context manager holding one connection in one consistent snapshot:
+    ``schema() -> dict``          JSON-able description of everything but the rows (goes into the
+                                  database manifest unchanged; only the same engine reads it)
+    ``tables() -> list[str]``     the tables whose rows are dumped, in a stable order
+    ``rows(table) -> Iterator[bytes]``  one record per row, deterministic bytes, deterministic order
+    ``encode_chunk(table, rows) -> bytes``  the plaintext of one database chunk
+
+``Loader(url)`` — loads into a shadow database and swaps it in at the end:
+    ``describe_target() -> int``  number of tables now in the target database (0: absent or empty)
+    ``begin(schema)``             create the shadow database and the tables
+    ``load(table, chunk)``        load one chunk's plaintext
+    ``commit()``                  add what comes after the data, swap, keep the previous database
+    ``abort()``                   drop the shadow database; the target is untouched
+
+``SqlWriter(fileobj)`` — the same three calls as a Loader, writing a plain SQL script instead.
+
+``restore(url)`` — swap the kept previous database back in.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from ..dburl import DatabaseUrl
+from ..errors import UsageError
+
+_MODULES = {"mysql": "synco_source.engines.mysql", "postgresql": "synco_source.engines.postgresql"}
+
+
+def engine_module(engine: str) -> ModuleType:
+    try:
+        name = _MODULES[engine]
+    except KeyError:
+        raise UsageError(f"unknown database engine {engine!r}") from None
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.startswith("synco_source.engines."):
+            raise UsageError(f"the {engine} engine is not available in this version of synco") from None
+        raise
+
+
+def dumper(url: DatabaseUrl):
+    return engine_module(url.engine).Dumper(url)
+
+
+def loader(url: DatabaseUrl):
+    return engine_module(url.engine).Loader(url)
+
+
+def sql_writer(engine: str, fileobj):
+    return engine_module(engine).SqlWriter(fileobj)
+
+
+def restore(url: DatabaseUrl) -> str:
+    return engine_module(url.engine).restore(url)

@@ -1,0 +1,127 @@
+"""The one error tree of synco, shared by both programs.
+
+Every error a user can cause or meet is a subclass of :class:`SyncoError`. The class docstring's
+first line is the message template (``str.format`` with the keyword arguments given to the
+constructor), ``hint`` says what to do, ``exit_code`` is the process exit status. The CLI layers
+catch ``SyncoError`` at the edge and print ``synco: error: <message>`` and ``synco: hint: <hint>``;
+anything else is a bug and gets a traceback and exit code 70.
+
+The table of exit codes in the README is generated from these classes (see ``exit_code_table``).
+"""
+
+from __future__ import annotations
+
+EXIT_BUG = 70
+EXIT_INTERRUPTED = 130
+
+
+class SyncoError(Exception):
+    """{message}"""
+
+    exit_code = 1
+    hint = ""
+
+    def __init__(self, message: str = "", *, hint: str | None = None, **fields: object) -> None:
+        self.fields = dict(fields, message=message)
+        template = (type(self).__doc__ or "{message}").strip().splitlines()[0]
+        try:
+            text = template.format(**self.fields)
+        except (KeyError, IndexError):
+            text = message or template
+        if message and "{message}" not in template:
+            text = f"{text}: {message}"
+        if hint is not None:
+            self.hint = hint
+        else:
+            self.hint = type(self).hint.format(**self.fields) if type(self).hint else ""
+        super().__init__(text)
+
+
+class UsageError(SyncoError):
+    """{message}"""
+
+    exit_code = 2
+
+
+class TokenError(SyncoError):
+    """malformed token: {message}"""
+
+    exit_code = 3
+    hint = "copy the whole 'synco download <token>' line printed by synco-source"
+
+
+class SessionNotFound(SyncoError):
+    """no session at {url}: the token has expired or synco-source was stopped"""
+
+    exit_code = 4
+    hint = "run synco-source again on the server and use the new token"
+
+
+class ServerUnreachable(SyncoError):
+    """cannot reach {url}: {message}"""
+
+    exit_code = 5
+    hint = "check that synco-source is still running and that this machine can reach it"
+
+
+class IntegrityError(SyncoError):
+    """{message}"""
+
+    exit_code = 6
+    hint = ("the data was altered in transit or the token belongs to another session; "
+            "nothing was changed locally, run synco download again")
+
+
+class SourceFailed(SyncoError):
+    """synco-source failed on the server: {message}"""
+
+    exit_code = 7
+    hint = "see the messages of synco-source on the server"
+
+
+class DatabaseError(SyncoError):
+    """{message}"""
+
+    exit_code = 8
+    hint = "check the database URL, that the server runs and that the user may connect"
+
+
+class LocalIOError(SyncoError):
+    """{message}"""
+
+    exit_code = 9
+    hint = "free some disk space or fix the permissions, then run again; nothing was changed"
+
+
+class UnsupportedFormat(SyncoError):
+    """unsupported format: {message}"""
+
+    exit_code = 10
+    hint = "use the same synco version on both sides"
+
+
+class Aborted(SyncoError):
+    """{message}"""
+
+    exit_code = 11
+
+
+class Interrupted(SyncoError):
+    """interrupted; nothing was changed"""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def exit_code_table() -> list[tuple[int, str, str]]:
+    """(exit code, class name, first docstring line) for every error class, for the docs."""
+    rows = []
+    seen = set()
+    stack = [SyncoError]
+    while stack:
+        cls = stack.pop()
+        stack.extend(reversed(cls.__subclasses__()))
+        if cls not in seen:
+            seen.add(cls)
+            rows.append((cls.exit_code, cls.__name__, (cls.__doc__ or "").strip().splitlines()[0]))
+    rows.append((EXIT_BUG, "(bug)", "an unexpected error; run with --debug and report it"))
+    return sorted(rows)

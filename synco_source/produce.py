@@ -1,0 +1,92 @@
+"""Fill a session: dump the database and index the file sets, then publish the meta as ready."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import engines, files, format
+from .chunking import cut_rows
+from .dburl import DatabaseUrl
+from .session import ChunkStore, Session
+
+DB_SET = "db"
+
+
+@dataclass
+class Plan:
+    """What one session publishes."""
+
+    database: DatabaseUrl | None = None
+    file_sets: dict[str, Path] = field(default_factory=dict)
+
+
+class Progress:
+    """Republishes the meta with progress at most once a second."""
+
+    def __init__(self, session: Session, say: Callable[[str], None]) -> None:
+        self.session = session
+        self.say = say
+        self.last = 0.0
+        self.info: dict = {}
+
+    def update(self, force: bool = False, **info) -> None:
+        self.info.update(info)
+        now = time.monotonic()
+        if force or now - self.last >= 1.0:
+            self.last = now
+            self.session.publish_meta("dumping", progress=dict(self.info))
+
+
+def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress) -> dict:
+    with engines.dumper(url) as dumper:
+        schema = dumper.schema()
+        names = dumper.tables()
+        tables = []
+        for number, table in enumerate(names, 1):
+            progress.update(force=True, step="database", table=table, tables_done=number - 1,
+                            tables=len(names))
+            futures, rows = [], 0
+            for batch in cut_rows(dumper.rows(table)):
+                rows += len(batch)
+                futures.append((len(batch), store.put(dumper.encode_chunk(table, batch))))
+                progress.update(bytes=store.stored_bytes)
+            chunks = [dict(f.result(), rows=n) for n, f in futures]
+            tables.append({"name": table, "rows": rows, "chunks": chunks})
+    return {"engine": url.engine, "database": url.database, "schema": schema, "tables": tables}
+
+
+def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[dict]:
+    """Publish everything in ``plan`` into ``session``; returns the meta's list of sets."""
+    progress = Progress(session, say)
+    sets = []
+    started = time.monotonic()
+    with ChunkStore(session) as store:
+        if plan.database is not None:
+            say(f"dumping database {plan.database.database} from {plan.database.redacted}")
+            body = dump_database(plan.database, store, progress)
+            sets.append(_publish_manifest(session, DB_SET, "database", body))
+            rows = sum(t["rows"] for t in body["tables"])
+            say(f"database: {len(body['tables'])} tables, {rows} rows")
+        for name, root in plan.file_sets.items():
+            say(f"indexing file set {name} in {root}")
+            progress.update(force=True, step="files", set=name)
+            body = files.index(root, store.put, lambda n: progress.update(bytes=store.stored_bytes))
+            sets.append(_publish_manifest(session, name, "files", body))
+            say(f"files {name}: {len(body['entries'])} files, {body['size']} bytes"
+                + (f", {len(body['skipped'])} special files skipped" if body["skipped"] else ""))
+        store.drain()
+    session.publish_meta("ready", sets=sets)
+    say(f"ready: {store.count} objects, {store.stored_bytes} bytes in "
+        f"{time.monotonic() - started:.1f} s")
+    return sets
+
+
+def _publish_manifest(session: Session, name: str, kind: str, body: dict) -> dict:
+    manifest = {"format": format.FORMAT_VERSION, "name": name, "kind": kind, **body}
+    object_name, blob = session.crypto.seal_manifest(name, manifest)
+    session.write_object(object_name, blob)
+    size = body.get("size") or sum(c["size"] for t in body.get("tables", []) for c in t["chunks"])
+    return {"name": name, "kind": kind, "manifest": object_name, "size": size}
