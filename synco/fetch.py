@@ -8,6 +8,7 @@ flat however many objects there are.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -20,14 +21,17 @@ from synco_source.errors import ServerUnreachable, SessionNotFound
 
 T = TypeVar("T")
 R = TypeVar("R")
-RETRIES = 5
+# Test hooks (documented in docs/DEVELOPING.md): fewer retries and a shorter backoff make the
+# failure tests fast; users have no reason to set them.
+RETRIES = int(os.environ.get("SYNCO_HTTP_RETRIES", "5"))
+BACKOFF = float(os.environ.get("SYNCO_HTTP_BACKOFF", "0.5"))
 WORKERS = 8
 WINDOW = 12
 
 
 class Remote:
     def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None,
-                 retries: int = RETRIES, backoff: float = 0.5) -> None:
+                 retries: int = RETRIES, backoff: float = BACKOFF) -> None:
         self.base_url = base_url
         self.retries = retries
         self.backoff = backoff

@@ -18,7 +18,7 @@ from synco_source.errors import Aborted
 
 class UI:
     def __init__(self, *, assume_yes: bool = False, quiet: bool = False) -> None:
-        self.console = Console(stderr=True, highlight=False)
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.assume_yes = assume_yes
         self.quiet = quiet
 

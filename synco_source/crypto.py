@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import struct
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -70,7 +69,7 @@ def _object_key(session_key: bytes, salt: bytes, role: int, sid: bytes, name: st
 
 
 def _nonce(counter: int, last: bool) -> bytes:
-    return struct.pack(">QxxxB", counter, 1 if last else 0)
+    return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
 def _segments(data: memoryview) -> list[memoryview]:

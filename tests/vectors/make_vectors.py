@@ -1,0 +1,89 @@
+"""Writes the known-answer vectors of docs/FORMAT.md into this folder.
+
+Run only when the format changes (and then bump its version): `python tests/vectors/make_vectors.py`.
+Each vector is a text file: `key: value` header lines, a blank line, then the object in hex.
+`expect:` is `ok`, `integrity` (IntegrityError) or `unsupported` (UnsupportedFormat).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from synco_source import crypto, format  # noqa: E402
+
+HERE = Path(__file__).parent
+KEY = bytes(range(32))
+SID = bytes(range(0x40, 0x50))
+SALT = bytes(range(0xA0, 0xB0))
+NAME = "6c" * 32
+
+
+def write(name: str, blob: bytes, *, expect: str, role: int, obj: str, body: bytes | None,
+          comment: str) -> None:
+    lines = [f"expect: {expect}", f"comment: {comment}", f"key: {KEY.hex()}", f"session: {SID.hex()}",
+             f"role: {role}", f"name: {obj}"]
+    if body is not None:
+        if len(body) > 64 and len(set(body)) == 1:
+            lines.append(f"body-repeat: {body[:1].hex()} {len(body)}")
+        else:
+            lines.append(f"body: {body.hex()}")
+    (HERE / f"{name}.txt").write_text("\n".join(lines) + "\n\n" + blob.hex() + "\n")
+
+
+def main() -> None:
+    seal = lambda body, role=crypto.ROLE_CHUNK, name=NAME, comp=0: crypto.seal(  # noqa: E731
+        KEY, SID, role, name, body, comp, salt=SALT)
+    hello = b"INSERT INTO `t` (`a`) VALUES (1);\n"
+    write("chunk_small", seal(hello), expect="ok", role=3, obj=NAME, body=hello,
+          comment="one segment, uncompressed")
+    write("chunk_empty", seal(b""), expect="ok", role=3, obj=NAME, body=b"",
+          comment="empty body: one empty last segment")
+    two = b"a" * (crypto.SEGMENT_SIZE + 10)
+    write("chunk_two_segments", seal(two), expect="ok", role=3, obj=NAME, body=two,
+          comment="two segments: a full one, then 10 bytes")
+    exact = b"b" * crypto.SEGMENT_SIZE
+    write("chunk_exact_segment", seal(exact), expect="ok", role=3, obj=NAME, body=exact,
+          comment="a single full last segment")
+    packed = format.compress(hello * 50)
+    write("chunk_zstd", seal(packed, comp=1), expect="ok", role=3, obj=NAME, body=packed,
+          comment="compression 1: the body is a zstd frame (its plaintext is the statement x50)")
+    meta = seal(b'{"format":1}', role=crypto.ROLE_META, name="meta")
+    write("meta", meta, expect="ok", role=1, obj="meta", body=b'{"format":1}',
+          comment="role meta, name 'meta'")
+    good = seal(two)
+    flipped = bytearray(seal(hello))
+    flipped[30] ^= 1
+    write("bad_flipped_byte", bytes(flipped), expect="integrity", role=3, obj=NAME, body=None,
+          comment="one bit of the ciphertext flipped")
+    header = bytearray(seal(hello))
+    header[20] ^= 1
+    write("bad_salt", bytes(header), expect="integrity", role=3, obj=NAME, body=None,
+          comment="one bit of the salt flipped (other key)")
+    write("bad_truncated_segment", good[:crypto.HEADER_SIZE + crypto.SEGMENT_SIZE + 16],
+          expect="integrity", role=3, obj=NAME, body=None,
+          comment="second segment dropped: the first was not sealed as last")
+    write("bad_truncated_tail", good[:-1], expect="integrity", role=3, obj=NAME, body=None,
+          comment="last byte missing")
+    write("bad_extended", seal(hello) + bytes(16), expect="integrity", role=3, obj=NAME, body=None,
+          comment="16 zero bytes appended")
+    write("bad_other_name", seal(hello, name="6d" * 32), expect="integrity", role=3, obj=NAME,
+          body=None, comment="sealed for another object name (swapped object)")
+    write("bad_role", seal(hello, role=crypto.ROLE_MANIFEST), expect="integrity", role=3, obj=NAME,
+          body=None, comment="a manifest served as a chunk")
+    other = crypto.seal(KEY, bytes(16), crypto.ROLE_CHUNK, NAME, hello, 0, salt=SALT)
+    write("bad_other_session", other, expect="integrity", role=3, obj=NAME, body=None,
+          comment="same key and name, another session id")
+    future = bytearray(seal(hello))
+    future[5] = 2
+    write("bad_version", bytes(future), expect="unsupported", role=3, obj=NAME, body=None,
+          comment="format version 2")
+    token = format.Token(url="https://shop.example/synco/" + SID.hex() + "/", session_id=SID, key=KEY)
+    (HERE / "token.txt").write_text(
+        f"key: {KEY.hex()}\nsession: {SID.hex()}\nurl: {token.url}\n\n{token.encode()}\n")
+
+
+if __name__ == "__main__":
+    main()
