@@ -125,11 +125,11 @@ SELECT g.seq,
        ELT(1 + {_hx(25, 2)} % 8, 'Zürich', 'São Paulo', '東京', 'Kraków', 'New York', 'Lyon',
            'Cape Town', 'Reykjavík'),
        ELT(1 + {_hx(25, 2)} % 8, 'CH', 'BR', 'JP', 'PL', 'US', 'FR', 'ZA', 'IS'),
-       IF({_hx(27, 2)} % 7 = 0, NULL, CONCAT('+', {_hx(1, 11)})),
+       IF({{nulls}} AND {_hx(27, 2)} % 7 = 0, NULL, CONCAT('+', {_hx(1, 11)})),
        CONCAT_WS('-', SUBSTRING(g.h, 1, 8), SUBSTRING(g.h, 9, 4), SUBSTRING(g.h, 13, 4),
                  SUBSTRING(g.h, 17, 4), SUBSTRING(g.h, 21, 12)),
        CONCAT_WS('.', {_hx(1, 2)}, {_hx(3, 2)}, {_hx(5, 2)}, {_hx(7, 2)}),
-       IF({_hx(29, 2)} % 5 = 0, NULL, '1950-01-01' + INTERVAL ({_hx(13)} % 20000) DAY),
+       IF({{nulls}} AND {_hx(29, 2)} % 5 = 0, NULL, '1950-01-01' + INTERVAL ({_hx(13)} % 20000) DAY),
        '2015-01-01 00:00:00' + INTERVAL ({_hx(17)} % 300000000) SECOND,
        '2021-01-01 00:00:00' + INTERVAL ({_hx(21)} % 100000000) SECOND,
        {_hx(1)} / 4294967296.0 * 1000,
@@ -200,8 +200,8 @@ def plan(size_mb: float) -> dict[str, int]:
     return {t: max(1, round(total * SHARES[t] / DUMP_BYTES_PER_ROW[t])) for t in SHARES}
 
 
-def comment_for(size_mb: float, seed: int) -> str:
-    return f"synco-bench gen v1 size_mb={size_mb:g} seed={seed}"
+def comment_for(size_mb: float, seed: int, nulls: bool = True) -> str:
+    return f"synco-bench gen v1 size_mb={size_mb:g} seed={seed}" + ("" if nulls else " nulls=no")
 
 
 def existing_comment(c, db: str) -> dict[str, str] | None:
@@ -226,13 +226,13 @@ def table_sizes(c, db: str) -> dict[str, tuple[int, int]]:
 
 
 def generate(conn: Conn, db: str, size_mb: float, seed: int = 1, force: bool = False,
-             jobs: int = 2,
+             jobs: int = 2, nulls: bool = True,
              log=lambda m: print(m, file=sys.stderr, flush=True)) -> dict:
     """Create and fill `db`; returns {'seconds', 'rows', 'innodb_bytes', 'skipped'}."""
     if not 0 < size_mb <= 1_000_000:
         raise ValueError("size_mb out of range")
     seed = int(seed)
-    comment = comment_for(size_mb, seed)
+    comment = comment_for(size_mb, seed, nulls)
     rows = plan(size_mb)
     t0 = time.monotonic()
     with conn.connect() as cx, cx.cursor() as c:
@@ -271,7 +271,7 @@ def generate(conn: Conn, db: str, size_mb: float, seed: int = 1, force: bool = F
                         if not work:
                             return
                         t, lo, hi = work.pop(0)
-                    wc.execute(INSERT[t].format(seed=seed, lo=lo, hi=hi))
+                    wc.execute(INSERT[t].format(seed=seed, lo=lo, hi=hi, nulls=int(nulls)))
         except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
             errors.append(e)
 
@@ -306,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="alternative to --size-mb: fraction of the default 1000 MB (0.05 = 50 MB)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--jobs", type=int, default=2, help="parallel connections (default 2)")
+    p.add_argument("--no-nulls", action="store_true",
+                   help="no NULLs in the nullable columns (wide.phone, wide.birth_date)")
     p.add_argument("--force", action="store_true", help="drop and regenerate an existing database")
     p.add_argument("--drop", action="store_true", help="just drop the database and exit")
     a = p.parse_args(argv)
@@ -317,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.size_mb is not None and a.scale is not None:
         p.error("give --size-mb or --scale, not both")
     size_mb = a.size_mb if a.size_mb is not None else 1000 * (a.scale if a.scale else 1.0)
-    r = generate(conn, db, size_mb, a.seed, a.force, a.jobs)
+    r = generate(conn, db, size_mb, a.seed, a.force, a.jobs, not a.no_nulls)
     print(f"{db}: {sum(r['rows'].values()):,} rows "
           f"({', '.join(f'{t} {n:,}' for t, n in r['rows'].items())}), "
           f"InnoDB {r['innodb_bytes'] / 1e6:.0f} MB, generated in {r['seconds']:.1f}s")
