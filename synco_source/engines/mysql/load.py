@@ -174,12 +174,23 @@ class Loader:
                 query(conn, table["create"])
 
     def load(self, table: str, chunk: bytes) -> None:
-        with failing(f"cannot load rows into table {table!r}"):
-            with self.conn.cursor() as cur:
-                for stmt in chunk.split(b";\n"):
-                    if stmt:
-                        cur.execute(stmt)
-            self.conn.commit()
+        try:
+            with failing(f"cannot load rows into table {table!r}"):
+                with self.conn.cursor() as cur:
+                    for stmt in chunk.split(b";\n"):
+                        if stmt:
+                            cur.execute(stmt)
+                self.conn.commit()
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        """End the open transaction so it holds no locks on the shadow tables."""
+        try:
+            self.conn.rollback()
+        except Exception:  # the connection may be gone; abort() reports that
+            pass
 
     def commit(self) -> None:
         schema = self.schema
@@ -211,7 +222,7 @@ class Loader:
     def abort(self) -> None:
         try:
             with failing(f"cannot drop the shadow database {self.shadow!r}"):
-                self.conn.rollback()
+                self._rollback()
                 query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.shadow)}")
         finally:
             self.close()

@@ -126,7 +126,7 @@ def column_piece(col: dict) -> str:
         text = f"CONCAT('_{charset} X''', HEX({name}), '''')"
     else:
         text = f"CONCAT('_{charset}', CAST(QUOTE({name}) AS BINARY))"
-    return f"IFNULL(CAST({text} AS BINARY), _binary'NULL')"
+    return f"IF({name} IS NULL, _binary'NULL', CAST({text} AS BINARY))"
 
 
 def lob_literal(raw: bytes | None, charset: str | None) -> bytes:

@@ -1,0 +1,2 @@
+from dbfixtures import *  # noqa
+from e2e import shop  # noqa
