@@ -121,11 +121,14 @@ _DB_LINES = re.compile(rb"^\s*(?:(?:DROP|CREATE)\s+(?:DATABASE|SCHEMA)\b[^;]*|US
 _MYSQL57_COMMENT = re.compile(rb"/\*!50705 ([^*]*)\*/")
 
 
-def load_sql(url: DatabaseUrl, source: Path | bytes) -> None:
+def load_sql(url: DatabaseUrl, source: Path | bytes, *, unqualify: str = "") -> None:
     """Run a SQL script in ``url``'s database with the command-line client. Statements that
     create, drop or select a database are removed so the script lands in ``url.database``, and
-    MySQL-5.7 version comments are unwrapped (MariaDB would skip them, e.g. Sakila's geometry)."""
+    MySQL-5.7 version comments are unwrapped (MariaDB would skip them, e.g. Sakila's geometry).
+    ``unqualify``: a database name whose ``name.`` qualifiers are removed (Sakila's views)."""
     data = source.read_bytes() if isinstance(source, Path) else source
+    if unqualify:
+        data = re.sub(rb"\b" + re.escape(unqualify.encode()) + rb"\.", b"", data)
     data = _MYSQL57_COMMENT.sub(rb"\1", _DB_LINES.sub(b"", data))
     run = subprocess.run(mysql_client(url), input=data, capture_output=True, timeout=600)
     if run.returncode:
@@ -135,7 +138,7 @@ def load_sql(url: DatabaseUrl, source: Path | bytes) -> None:
 def _load_sample(server: DatabaseUrl, label: str, files: list[Path]):
     url = _make(server, label, True)
     for path in files:
-        load_sql(url, path)
+        load_sql(url, path, unqualify=label)
     return url
 
 

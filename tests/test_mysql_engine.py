@@ -1,0 +1,247 @@
+"""The MySQL engine on real data: round trips, determinism, snapshot, shadow/swap, memory, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from dbfixtures import (copy_database, dump_chunks, load_sql, mysql_connect, mysql_fingerprint)
+from synco_source.chunking import cut_rows
+from synco_source.engines.mysql import Dumper, Loader, SqlWriter, restore
+from synco_source.errors import DatabaseError
+
+FIXTURE = Path(__file__).resolve().parent / "mysql_all_types.sql"
+
+
+def execute(url, *statements, database: str | None = None):
+    conn = mysql_connect(url, database or url.database)
+    try:
+        with conn.cursor() as cur:
+            for stmt in statements:
+                cur.execute(stmt)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def databases(url) -> set[str]:
+    return {r[0] for r in execute(url, "SHOW DATABASES", database="")}
+
+
+def test_sakila_round_trip(sakila_db, mysql_db, capsys):
+    """Sakila (geometry, BLOB, ENUM/SET, views, triggers, routines, 22 FKs) copies exactly."""
+    target = mysql_db("sakila_copy", create=False)
+    start = time.perf_counter()
+    schema, chunks = dump_chunks(sakila_db)
+    dumped = time.perf_counter()
+    loader = Loader(target)
+    loader.begin(schema)
+    for table, table_chunks in chunks.items():
+        for chunk in table_chunks:
+            loader.load(table, chunk)
+    loader.commit()
+    loaded = time.perf_counter()
+    size = sum(len(c) for cs in chunks.values() for c in cs)
+    with capsys.disabled():
+        print(f"\nsakila: {size / 1e6:.1f} MB of SQL, dump {dumped - start:.2f} s "
+              f"({size / 1e6 / (dumped - start):.1f} MB/s), load {loaded - dumped:.2f} s "
+              f"({size / 1e6 / (loaded - dumped):.1f} MB/s)")
+    assert len(schema["views"]) == 7 and len(schema["triggers"]) == 6 and len(schema["routines"]) == 6
+    assert mysql_fingerprint(target) == mysql_fingerprint(sakila_db)
+
+
+def test_chinook_round_trip(chinook_db, mysql_db):
+    target = mysql_db("chinook_copy", create=False)
+    copy_database(chinook_db, target)
+    assert mysql_fingerprint(target) == mysql_fingerprint(chinook_db)
+
+
+def test_sql_script_of_sakila_loads_with_the_client(sakila_db, mysql_db):
+    schema, chunks = dump_chunks(sakila_db)
+    out = io.BytesIO()
+    writer = SqlWriter(out)
+    writer.begin(schema)
+    for table, table_chunks in chunks.items():
+        for chunk in table_chunks:
+            writer.load(table, chunk)
+    writer.commit()
+    target = mysql_db("sakila_sql")
+    load_sql(target, out.getvalue())
+    assert mysql_fingerprint(target) == mysql_fingerprint(sakila_db)
+
+
+def test_dump_is_deterministic(sakila_db):
+    """Two dumps of the same data give the same schema and the same chunk bytes."""
+    first = dump_chunks(sakila_db)
+    second = dump_chunks(sakila_db)
+    assert first == second
+    assert sum(len(c) for c in first[1].values()) >= 16  # one chunk per table at least
+
+
+@pytest.fixture
+def big_db(mysql_db):
+    """One table of 50k rows (MariaDB's sequence engine makes them server-side)."""
+    url = mysql_db("big")
+    execute(url, "CREATE TABLE big (id INT PRIMARY KEY, name VARCHAR(40), n DOUBLE, note TEXT)",
+            "INSERT INTO big SELECT seq, CONCAT('name ', seq), seq / 7, REPEAT(CHAR(65 + seq % 26), seq % 50) "
+            "FROM seq_1_to_50000")
+    return url
+
+
+def test_one_row_update_changes_one_or_two_chunks(big_db):
+    small = {"min_size": 8192, "target_size": 24576}  # ~100 chunks from this 3 MB table
+    _, before = dump_chunks(big_db, **small)
+    execute(big_db, "UPDATE big SET name = 'changed' WHERE id = 31337")
+    _, after = dump_chunks(big_db, **small)
+    assert len(before["big"]) > 10
+    changed = set(after["big"]) - set(before["big"])
+    assert 1 <= len(changed) <= 2
+    assert len(after["big"]) - len(changed) >= len(before["big"]) - 2
+
+
+def test_consistent_snapshot(big_db):
+    """Rows written by another connection during the dump are not in it."""
+    execute(big_db, "CREATE TABLE other (id INT PRIMARY KEY)", "INSERT INTO other VALUES (1)")
+    with Dumper(big_db) as dumper:
+        rows = dumper.rows("big")
+        first = [next(rows) for _ in range(10)]
+        execute(big_db, "INSERT INTO big VALUES (60000, 'late', 0, '')",
+                "INSERT INTO other VALUES (2)", "UPDATE big SET name = 'late' WHERE id = 1")
+        rest = list(rows)
+        other = list(dumper.rows("other"))
+    assert len(first) + len(rest) == 50000
+    assert not any(b"late" in r for r in first + rest)
+    assert other == [b"(1)"]
+
+
+def test_rows_are_streamed(mysql_db):
+    """rows() over 200k rows keeps Python memory small: the cursor is unbuffered."""
+    url = mysql_db("stream")
+    execute(url, "CREATE TABLE s (id INT PRIMARY KEY, pad VARCHAR(200))",
+            "INSERT INTO s SELECT seq, REPEAT('x', 150) FROM seq_1_to_200000")
+    with Dumper(url) as dumper:
+        tracemalloc.start()
+        count = 0
+        for chunk in cut_rows(dumper.rows("s")):
+            count += len(dumper.encode_chunk("s", chunk))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert count > 30_000_000  # ~35 MB of SQL went through
+    assert peak < 15_000_000, peak  # one chunk (≤ 4 MiB) plus its INSERT text and a fetch batch
+
+
+def test_failed_load_and_abort_leave_target_unchanged(mysql_db):
+    target = mysql_db("target")
+    load_sql(target, FIXTURE)
+    before = mysql_fingerprint(target)
+    source = mysql_db("source")
+    execute(source, "CREATE TABLE parent (id INT PRIMARY KEY)")
+    schema, chunks = dump_chunks(source)
+    loader = Loader(target)
+    loader.begin(schema)
+    loader.load("parent", b"INSERT INTO `parent` (`id`) VALUES (1);\n")
+    with pytest.raises(DatabaseError) as info:
+        loader.load("parent", b"INSERT INTO `parent` (`id`) VALUES (2);\nINSERT INTO nonsense;\n")
+    assert "cannot load rows into table 'parent'" in str(info.value) and "\n" not in str(info.value)
+    loader.abort()
+    assert mysql_fingerprint(target) == before
+    assert target.database + "__synco_new" not in databases(target)
+
+
+def test_commit_keeps_previous_and_restore_swaps_back(mysql_db, chinook_db):
+    """A target with its own tables, views, triggers and routines is replaced; the old one is kept
+    as __synco_prev with all its objects; restore() swaps them back, twice."""
+    target = mysql_db("target")
+    load_sql(target, FIXTURE)
+    old = mysql_fingerprint(target)
+    new = mysql_fingerprint(chinook_db)
+    copy_database(chinook_db, target)
+    prev = target.with_database(target.database + "__synco_prev")
+    assert mysql_fingerprint(target)["tables"] == new["tables"]
+    assert mysql_fingerprint(target) == {**new, "database": mysql_fingerprint(target)["database"]}
+    assert mysql_fingerprint(prev) == old
+    assert target.database + "__synco_new" not in databases(target)
+    message = restore(target)
+    assert "restored" in message and "\n" not in message
+    assert mysql_fingerprint(target) == old
+    assert mysql_fingerprint(prev)["tables"] == new["tables"]
+    restore(target)
+    assert mysql_fingerprint(target)["tables"] == new["tables"]
+    assert mysql_fingerprint(prev) == old
+
+
+def test_second_download_replaces_previous_copy(mysql_db):
+    source = mysql_db("source")
+    target = mysql_db("target", create=False)
+    execute(source, "CREATE TABLE t (id INT PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    copy_database(source, target)
+    execute(source, "INSERT INTO t VALUES (2)")
+    copy_database(source, target)
+    assert execute(target, "SELECT id FROM t") == ((1,), (2,))
+    prev = target.with_database(target.database + "__synco_prev")
+    assert execute(prev, "SELECT id FROM t") == ((1,),)
+
+
+def test_swap_failure_rolls_back(mysql_db):
+    """If creating the new views fails after the RENAME, the target ends exactly as before."""
+    target = mysql_db("target")
+    load_sql(target, FIXTURE)
+    before = mysql_fingerprint(target)
+    source = mysql_db("source")
+    execute(source, "CREATE TABLE parent (id INT PRIMARY KEY)", "INSERT INTO parent VALUES (5)",
+            "CREATE VIEW v_new AS SELECT id FROM parent")
+    schema, chunks = dump_chunks(source)
+    schema["views"][0]["create"] = "CREATE VIEW `v_new` AS SELECT no_such_column FROM parent"
+    loader = Loader(target)
+    loader.begin(schema)
+    for chunk in chunks["parent"]:
+        loader.load("parent", chunk)
+    with pytest.raises(DatabaseError) as info:
+        loader.commit()
+    assert "cannot create view 'v_new'" in str(info.value) and "nothing was changed" in str(info.value)
+    assert mysql_fingerprint(target) == before
+
+
+def test_restore_without_previous_copy(mysql_db):
+    target = mysql_db("target")
+    with pytest.raises(DatabaseError, match="no previous copy"):
+        restore(target)
+
+
+def test_name_too_long(mysql_server):
+    with pytest.raises(DatabaseError, match="longer than 64"):
+        Loader(mysql_server.with_database("x" * 60))
+
+
+def test_wrong_password(mysql_server, mysql_db):
+    url = mysql_db("auth")
+    execute(url, "CREATE USER IF NOT EXISTS 'synco_test_user'@'%' IDENTIFIED BY 'right'",
+            "CREATE USER IF NOT EXISTS 'synco_test_user'@'localhost' IDENTIFIED BY 'right'")
+    try:
+        bad = dataclasses.replace(url, user="synco_test_user", password="wrong")
+        with pytest.raises(DatabaseError) as info:
+            Dumper(bad).__enter__()
+        assert "cannot connect to" in str(info.value) and "Access denied" in str(info.value)
+        assert "password" in info.value.hint and "\n" not in str(info.value)
+        assert "wrong" not in str(info.value)
+    finally:
+        execute(url, "DROP USER IF EXISTS 'synco_test_user'@'%'", "DROP USER IF EXISTS 'synco_test_user'@'localhost'")
+
+
+def test_unknown_database(mysql_server):
+    with pytest.raises(DatabaseError) as info:
+        Dumper(mysql_server.with_database("synco_no_such_db")).__enter__()
+    assert "Unknown database" in str(info.value) and "database name" in info.value.hint
+
+
+def test_unreachable_port(mysql_server):
+    url = dataclasses.replace(mysql_server, socket="", host="127.0.0.1", port=1, database="x")
+    with pytest.raises(DatabaseError) as info:
+        Loader(url)
+    assert "cannot connect to mysql://" in str(info.value) and "\n" not in str(info.value)
+    assert "port" in info.value.hint
