@@ -45,6 +45,7 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60
     protocol_version = "HTTP/1.1"
+    error_message_format = ""  # errors (bad requests) say nothing but their status
 
     def log_message(self, format: str, *args) -> None:
         pass  # request logs would only be noise on the server's terminal

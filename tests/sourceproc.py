@@ -29,7 +29,7 @@ class Source:
     def __init__(self, args: list[str], *, cwd: Path | None = None, db_url: str | None = None,
                  python: list[str] | None = None) -> None:
         env = env_with(**({"SYNCO_DB_URL": db_url} if db_url else {}))
-        cmd = (python or [sys.executable]) + ["-m", "synco_source.cli", "serve", *args]
+        cmd = (python or [sys.executable, "-m", "synco_source.cli"]) + ["serve", *args]
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True)
         self.lines: list[str] = []
