@@ -245,3 +245,23 @@ def test_unreachable_port(mysql_server):
         Loader(url)
     assert "cannot connect to mysql://" in str(info.value) and "\n" not in str(info.value)
     assert "port" in info.value.hint
+
+
+def test_swap_ignores_ctrl_c_while_it_runs():
+    import signal
+
+    from synco_source.engines.mysql.load import no_sigint
+
+    before = signal.getsignal(signal.SIGINT)
+    with no_sigint():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_long_chunks_become_several_statements(big_db):
+    """encode_chunk starts a new INSERT after 1 MiB; the Loader splits on the statement ends."""
+    with Dumper(big_db) as dumper:
+        chunk = dumper.encode_chunk("big", list(dumper.rows("big")))
+    statements = chunk.split(b";\n")
+    assert statements[-1] == b"" and len(statements) - 1 == chunk.count(b"INSERT INTO `big`") == 4
+    assert all(len(s) < (1 << 20) + 200 for s in statements)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from . import catalog
-from .sql import check_name, connect, failing, qi, qs, query
+from .sql import check_name, connect, failing, qi, query
 
 SHADOW, PREV = "__synco_new", "__synco_prev"
 SESSION = ("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'", "SET SESSION time_zone = '+00:00'",
@@ -59,7 +59,8 @@ class Swap:
 
     def run(self, new_objects: list[dict], incoming_objects: list[dict], charset: tuple[str, str]) -> None:
         try:
-            self._run(new_objects, incoming_objects, charset)
+            with failing(f"cannot swap {self.incoming!r} in as {self.target!r}"):
+                self._run(new_objects, incoming_objects, charset)
         except BaseException as exc:
             problems = self._rollback()
             note = f"; rollback problems: {'; '.join(problems)}" if problems else "; nothing was changed"
@@ -90,17 +91,8 @@ class Swap:
         old_objects = catalog.objects(conn, target) if existed else []
         old_tables = catalog.base_tables(conn, target, strict=False) if existed else []
         new_tables = catalog.base_tables(conn, self.incoming, strict=False)
-        old_charset = _charset(conn, target) if existed else charset
-        if not existed:
-            self._step(f"cannot create database {target!r}", f"CREATE DATABASE {qi(target)} "
-                       f"{_charset_sql(charset)}", f"DROP DATABASE IF EXISTS {qi(target)}")
-        elif old_charset != tuple(charset):
-            self._step(f"cannot set the character set of {target!r}", f"ALTER DATABASE {qi(target)} "
-                       f"{_charset_sql(charset)}", f"ALTER DATABASE {qi(target)} {_charset_sql(old_charset)}")
-        if old_tables or old_objects:
-            if not _exists(conn, keep):
-                self._step(f"cannot create database {keep!r}", f"CREATE DATABASE {qi(keep)} "
-                           f"{_charset_sql(old_charset)}", f"DROP DATABASE IF EXISTS {qi(keep)}")
+        old_charset = _charset(conn, target) if existed else tuple(charset)
+        self._prepare_databases(existed, old_charset, tuple(charset), bool(old_tables or old_objects))
         moves = self._moves(old_tables, new_tables)
         if self.tmp:
             self._step(f"cannot create database {self.tmp!r}", f"CREATE DATABASE IF NOT EXISTS {qi(self.tmp)}")
@@ -115,6 +107,18 @@ class Swap:
             if keep == self.incoming and old_charset != tuple(charset):
                 self._step(f"cannot set the character set of {keep!r}",
                            f"ALTER DATABASE {qi(keep)} {_charset_sql(old_charset)}")
+
+    def _prepare_databases(self, existed: bool, old_charset: tuple, charset: tuple, keeping: bool) -> None:
+        target, keep = self.target, self.keep
+        if not existed:
+            self._step(f"cannot create database {target!r}", f"CREATE DATABASE {qi(target)} "
+                       f"{_charset_sql(charset)}", f"DROP DATABASE IF EXISTS {qi(target)}")
+        elif old_charset != charset:
+            self._step(f"cannot set the character set of {target!r}", f"ALTER DATABASE {qi(target)} "
+                       f"{_charset_sql(charset)}", f"ALTER DATABASE {qi(target)} {_charset_sql(old_charset)}")
+        if keeping and not _exists(self.conn, keep):
+            self._step(f"cannot create database {keep!r}", f"CREATE DATABASE {qi(keep)} "
+                       f"{_charset_sql(old_charset)}", f"DROP DATABASE IF EXISTS {qi(keep)}")
 
     def _moves(self, old_tables: list[str], new_tables: list[str]) -> list[tuple[str, str]]:
         t, i, k = self.target, self.incoming, self.keep
@@ -209,7 +213,8 @@ class Loader:
 
     def _keep_auto_increments(self, schema: dict) -> None:
         """Make each table's AUTO_INCREMENT counter what the source had (the RENAME keeps it)."""
-        query(self.conn, f"USE {qi(self.shadow)}")
+        with failing(f"cannot use the shadow database {self.shadow!r}"):
+            query(self.conn, f"USE {qi(self.shadow)}")
         for table in schema["tables"]:
             want = _AUTO_INCREMENT.search(table["create"])
             if not want:

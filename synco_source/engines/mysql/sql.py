@@ -119,9 +119,10 @@ def column_piece(col: dict) -> str:
         text = f"CAST({name} AS BINARY)"  # shortest round-trip text
     elif dtype in ("bit", "year"):
         text = f"CAST({name} + 0 AS BINARY)"
-    elif dtype in TIME_TYPES or charset is None:
-        prefix = "" if dtype in TIME_TYPES else "_binary"
-        text = f"CONCAT('{prefix}', CAST(QUOTE({name}) AS BINARY))"
+    elif dtype in TIME_TYPES:
+        text = f"QUOTE({name})"
+    elif charset is None:
+        text = f"CONCAT('_binary', CAST(QUOTE({name}) AS BINARY))"
     elif charset in HEX_CHARSETS:
         text = f"CONCAT('_{charset} X''', HEX({name}), '''')"
     else:
