@@ -137,8 +137,12 @@ def load_sql(url: DatabaseUrl, source: Path | bytes, *, unqualify: str = "") -> 
 
 def _load_sample(server: DatabaseUrl, label: str, files: list[Path]):
     url = _make(server, label, True)
-    for path in files:
-        load_sql(url, path, unqualify=label)
+    try:
+        for path in files:
+            load_sql(url, path, unqualify=label)
+    except BaseException:
+        _drop_all(server, url.database)
+        raise
     return url
 
 
