@@ -86,11 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .produce import Plan, produce
     from .session import Session
 
-    project = generic.project(Path.cwd(), args.db_url, args.files, need_db=not args.no_db)
-    if project.database is None and not project.file_sets:
-        raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
     ttl = parse_duration(args.ttl)
-    server = private = None
+    host, port = parse_listen(args.listen)
     if args.publish_dir:
         if not args.base_url:
             raise UsageError("--publish-dir needs --base-url", hint="the public URL of that folder")
@@ -98,9 +95,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"--base-url {args.base_url!r} is not an http(s) URL")
         if not args.publish_dir.is_dir():
             raise UsageError(f"--publish-dir {args.publish_dir} is not a folder")
+    project = generic.project(Path.cwd(), args.db_url, args.files, need_db=not args.no_db)
+    if project.database is None and not project.file_sets:
+        raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
+    server = private = None
+    if args.publish_dir:
         parent, base_url = args.publish_dir, args.base_url
     else:
-        host, port = parse_listen(args.listen)
         try:
             server = SessionServer((host, port), Path(), "")
         except OSError as exc:

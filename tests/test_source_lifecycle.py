@@ -1,0 +1,54 @@
+"""synco-source removes everything it published when it is stopped, at any point."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from sourceproc import Source
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("when", ["dumping", "serving"])
+def test_stop_removes_everything(shop, tmp_path, sig, when):
+    publish = tmp_path / "public"
+    publish.mkdir()
+    source = Source(["--publish-dir", str(publish), "--base-url", "http://x.invalid/"],
+                    db_url=f"mysql://root@127.0.0.1:3306/{shop.database}")
+    if when == "serving":
+        source.wait_ready()
+    assert [p.name for p in publish.iterdir()], "the session folder exists while it runs"
+    code = source.stop(sig)
+    assert code == 130, source.stderr
+    assert list(publish.iterdir()) == []
+    assert "removed everything published" in source.stderr
+    assert "Traceback" not in source.stderr
+
+
+def test_keep_leaves_the_session(shop, tmp_path):
+    publish = tmp_path / "public"
+    publish.mkdir()
+    source = Source(["--publish-dir", str(publish), "--base-url", "http://x.invalid/", "--keep"],
+                    db_url=f"mysql://root@127.0.0.1:3306/{shop.database}")
+    source.wait_ready()
+    source.stop()
+    (folder,) = publish.iterdir()
+    assert (folder / "meta").is_file() and len(list((folder / "o").iterdir())) > 3
+
+
+def test_bad_options_are_one_line(tmp_path):
+    import subprocess
+    import sys
+    for args, needle in [(["--ttl", "soon"], "bad duration"),
+                         (["--listen", "nowhere"], "bad --listen"),
+                         (["--publish-dir", str(tmp_path)], "needs --base-url"),
+                         (["--db-url", "sqlite:///x.db"], "SQLite"),
+                         (["--db-url", "mysql://root@127.0.0.1/"], "names no database"),
+                         (["--no-db"], "nothing to publish")]:
+        run = subprocess.run([sys.executable, "-m", "synco_source.cli", "serve", *args],
+                             capture_output=True, text=True, timeout=30)
+        assert run.returncode == 2, (args, run.stderr)
+        assert run.stdout == ""
+        errors = [l for l in run.stderr.splitlines() if l.startswith("synco-source: error:")]
+        assert len(errors) == 1 and needle in errors[0], run.stderr
