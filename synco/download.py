@@ -23,7 +23,7 @@ import httpx
 
 from synco_source import engines, format
 from synco_source.dburl import DatabaseUrl
-from synco_source.errors import LocalIOError, SourceFailed, UsageError
+from synco_source.errors import LocalIOError, SourceFailed, SyncoError, UsageError
 
 from . import files
 from .fetch import Remote, ordered
@@ -173,12 +173,19 @@ class Download:
                     staging.commit()
             finally:
                 if target is not None:
-                    target.abort()
+                    self._abort(target)
                 for staging in stagings:
                     staging.__exit__(None, None, None)
         for plan in plans:
             self.summary.files_written += len(plan.needed)
             self.summary.files_present += len(plan.present)
+
+    def _abort(self, target) -> None:
+        """Undo the unfinished import; a failure here must not hide the reason we stopped."""
+        try:
+            target.abort()
+        except SyncoError as exc:
+            self.ui.warn(f"could not clean up after the failed import: {exc}")
 
     def _stage_files(self, staging: files.Staging, advance) -> None:
         needed = staging.plan.needed

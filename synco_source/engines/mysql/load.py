@@ -186,8 +186,18 @@ class Loader:
                             cur.execute(stmt)
                 self.conn.commit()
         except BaseException:
-            self._rollback()
+            # Interrupted or failed mid-statement, the connection may hold unread results: drop
+            # it (the server rolls the open transaction back) rather than talk on it again.
+            self._drop_connection()
             raise
+
+    def _drop_connection(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:
+                self.conn._force_close()
+            self.conn = None
 
     def _rollback(self) -> None:
         """End the open transaction so it holds no locks on the shadow tables."""
@@ -227,6 +237,8 @@ class Loader:
     def abort(self) -> None:
         try:
             with failing(f"cannot drop the shadow database {self.shadow!r}"):
+                if self.conn is None or not self.conn.open:
+                    self.conn = connect(self.url)
                 self._rollback()
                 query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.shadow)}")
         finally:
@@ -235,6 +247,7 @@ class Loader:
     def close(self) -> None:
         if self.conn is not None and self.conn.open:
             self.conn.close()
+        self.conn = None
 
 
 def restore(url: DatabaseUrl) -> str:
