@@ -112,12 +112,15 @@ class Download:
         self.remote = Remote(self.token.url, transport=opts.transport)
         self.summary = Summary()
         self.lock = threading.Lock()
+        self.on_fetched = lambda n: None
 
     def fetch_chunk(self, chunk: dict) -> bytes:
         blob = self.remote.get(format.object_path(chunk["id"]))
+        plain = self.sc.open_chunk(chunk["id"], blob, chunk["size"], chunk["sha256"])
         with self.lock:
             self.summary.bytes_fetched += len(blob)
-        return self.sc.open_chunk(chunk["id"], blob, chunk["size"], chunk["sha256"])
+        self.on_fetched(len(plain))
+        return plain
 
     def manifest(self, entry: dict) -> dict:
         blob = self.remote.get(format.object_path(entry["manifest"]))
@@ -158,15 +161,15 @@ class Download:
         total = db_bytes + sum(p.needed_bytes for p in plans)
         with self.ui.progress() as bars:
             fetched = bars.add_task("download", total=total)
+            self.on_fetched = lambda n: bars.advance(fetched, n)
             for staging in stagings:
                 staging.__enter__()
             try:
                 for staging in stagings:
-                    self._stage_files(staging, lambda n: bars.advance(fetched, n))
+                    self._stage_files(staging)
                 if database:
                     loaded = bars.add_task("import", total=db_bytes)
-                    self._load(database, target, lambda n: (bars.advance(fetched, n),
-                                                            bars.advance(loaded, n)))
+                    self._load(database, target, lambda n: bars.advance(loaded, n))
                     self.summary.previous = target.commit() or ""
                     target = None
                 for staging in stagings:
@@ -187,11 +190,11 @@ class Download:
         except SyncoError as exc:
             self.ui.warn(f"could not clean up after the failed import: {exc}")
 
-    def _stage_files(self, staging: files.Staging, advance) -> None:
+    def _stage_files(self, staging: files.Staging) -> None:
         needed = staging.plan.needed
         results = ordered([c for e in needed for c in e["chunks"]], self.fetch_chunk)
         for entry in needed:
-            staging.write(entry, (next(results)[1] for _ in entry["chunks"]), advance)
+            staging.write(entry, (next(results)[1] for _ in entry["chunks"]))
 
     def _load(self, manifest: dict, target, advance) -> None:
         target.begin(manifest["schema"])

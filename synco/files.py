@@ -13,7 +13,6 @@ import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -93,7 +92,7 @@ class Staging:
     def __exit__(self, *exc) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def write(self, entry: dict, pieces, on_bytes: Callable[[int], None]) -> None:
+    def write(self, entry: dict, pieces) -> None:
         """Write one file from its verified pieces (an iterator of bytes) into the staging folder."""
         path = self.folder / str(len(self.staged))
         digest = hashlib.sha256()
@@ -102,7 +101,6 @@ class Staging:
                 for piece in pieces:
                     digest.update(piece)
                     fh.write(piece)
-                    on_bytes(len(piece))
             if digest.hexdigest() != entry["sha256"]:
                 raise IntegrityError(f"file {entry['path']} does not match its manifest")
             _set_times(path, entry)
