@@ -26,7 +26,7 @@ R = TypeVar("R")
 RETRIES = int(os.environ.get("SYNCO_HTTP_RETRIES", "5"))
 BACKOFF = float(os.environ.get("SYNCO_HTTP_BACKOFF", "0.5"))
 WORKERS = 8
-WINDOW = 12
+WINDOW = 8
 
 
 class Remote:

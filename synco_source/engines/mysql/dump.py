@@ -141,9 +141,9 @@ class Dumper:
         try:
             with failing(f"cannot read the rows of table {table!r}"):
                 cursor.execute(plan.select)
-                while batch := cursor.fetchmany(1000):
-                    for values in batch:
-                        yield plan.record(values)
+                # one row at a time: a batch of wide rows (blobs) would hold many MB at once
+                for values in cursor.fetchall_unbuffered():
+                    yield plan.record(values)
         finally:
             with failing(f"cannot finish reading table {table!r}"):
                 cursor.close()
