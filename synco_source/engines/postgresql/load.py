@@ -1,0 +1,184 @@
+"""The load side: fill ``<db>__synco_new``, then swap it in with two ALTER DATABASE … RENAME in one
+transaction, keeping the replaced database as ``<db>__synco_prev``.
+
+Sessions connected to the target database are never killed: the swap refuses to run while there
+are any, naming how many and which applications, so nothing changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
+
+from ...dburl import DatabaseUrl
+from ...errors import DatabaseError
+from .sql import check_name, connect, connect_maintenance, copy_from, failing, qi, ql, query, set_encoding
+
+SHADOW, PREV = "__synco_new", "__synco_prev"
+LOAD_SETTINGS = ("SET check_function_bodies = false", "SET client_min_messages = warning")
+
+
+@contextlib.contextmanager
+def no_sigint() -> Iterator[None]:
+    """Ignore Ctrl-C inside the block (main thread only), so a swap cannot stop half-way."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def exists(conn, name: str) -> bool:
+    return bool(query(conn, "SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)))
+
+
+def refuse_if_in_use(conn, name: str) -> None:
+    """Fail when other sessions are connected to database ``name`` (they are not disconnected)."""
+    rows = query(conn, "SELECT count(*), string_agg(DISTINCT COALESCE(NULLIF(application_name, ''), "
+                       "'unnamed'), ', ') FROM pg_catalog.pg_stat_activity "
+                       "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()", (name,))
+    count, apps = rows[0]
+    if count:
+        raise DatabaseError(f"database {name!r} is in use by {count} other session(s) ({apps}); "
+                            "synco does not disconnect them; nothing was changed",
+                            hint="stop the application and close other connections (psql, IDE) to it, "
+                                 "then run again")
+
+
+def rename(conn, old: str, new: str) -> None:
+    conn.execute(f"ALTER DATABASE {qi(old)} RENAME TO {qi(new)}")
+
+
+def drop(conn, name: str) -> None:
+    with failing(f"cannot drop database {name!r}", hint="close the sessions connected to it"):
+        conn.execute(f"DROP DATABASE IF EXISTS {qi(name)}")
+
+
+class Loader:
+    """Loads chunks into ``<db>__synco_new``; commit() swaps it in, keeping ``<db>__synco_prev``."""
+
+    def __init__(self, url: DatabaseUrl) -> None:
+        self.url = url
+        self.target = check_name(url.database)
+        self.shadow = check_name(url.database + SHADOW)
+        self.prev = check_name(url.database + PREV)
+        self.admin = connect_maintenance(url)
+        self.conn = None
+        self.schema: dict | None = None
+        self._copy_sql: dict[str, str] = {}
+
+    def describe_target(self) -> int:
+        with failing(f"cannot inspect {self.url.redacted}"):
+            if not exists(self.admin, self.target):
+                return 0
+        conn = connect(self.url)
+        try:
+            with failing(f"cannot inspect {self.url.redacted}"):
+                return query(conn, "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                                   "ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') "
+                                   "AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'")[0][0]
+        finally:
+            conn.close()
+
+    def begin(self, schema: dict) -> None:
+        if schema.get("engine") != "postgresql":
+            raise DatabaseError(f"cannot load a {schema.get('engine')!r} dump into PostgreSQL",
+                                hint="download into a database of the same kind as the source")
+        self.schema = schema
+        with failing(f"cannot inspect {self.url.redacted}"):
+            refuse_if_in_use(self.admin, self.target)
+        drop(self.admin, self.shadow)
+        with failing(f"cannot create the shadow database {self.shadow!r}",
+                     hint="the user needs the CREATEDB right, and the source's locale must exist here"):
+            self.admin.execute(f"CREATE DATABASE {qi(self.shadow)} TEMPLATE template0 ENCODING "
+                               f"{ql(schema['encoding'])} LC_COLLATE {ql(schema['collate'])} "
+                               f"LC_CTYPE {ql(schema['ctype'])}")
+        self.conn = connect(self.url, self.shadow)
+        with failing("cannot set up the shadow database session"):
+            for stmt in LOAD_SETTINGS:
+                self.conn.execute(stmt)
+            set_encoding(self.conn, "UTF8")
+        self._run(schema["pre"])
+        with failing("cannot set up the shadow database session"):
+            set_encoding(self.conn, schema["encoding"])
+        for table in schema["tables"]:
+            self._copy_sql[table["name"]] = copy_from(table["name"], table["columns"])
+
+    def _run(self, statements: list[dict]) -> None:
+        for obj in statements:
+            with failing(f"cannot create {obj['kind']} {obj['name']}"):
+                self.conn.execute(obj["sql"])
+
+    def load(self, table: str, chunk: bytes) -> None:
+        sql = self._copy_sql.get(table)
+        if sql is None:
+            raise DatabaseError(f"table {table} is not in the dump's schema")
+        with failing(f"cannot load rows into table {table}"):
+            with self.conn.cursor() as cur, cur.copy(sql) as copy:
+                copy.write(chunk)
+
+    def commit(self) -> None:
+        schema = self.schema
+        if schema is None:
+            raise DatabaseError("commit() called before begin()")
+        with failing("cannot set up the shadow database session"):
+            set_encoding(self.conn, "UTF8")
+        self._run(schema["post"])
+        self.conn.close()
+        self.conn = None
+        with no_sigint():
+            with failing(f"cannot swap {self.shadow!r} in as {self.target!r}; nothing was changed"):
+                refuse_if_in_use(self.admin, self.target)
+                drop(self.admin, self.prev)
+                with self.admin.transaction():
+                    if exists(self.admin, self.target):
+                        rename(self.admin, self.target, self.prev)
+                    rename(self.admin, self.shadow, self.target)
+        self.close()
+
+    def abort(self) -> None:
+        try:
+            if self.conn is not None:
+                self.conn.close()
+                self.conn = None
+            if not self.admin.closed:
+                drop(self.admin, self.shadow)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for conn in (self.conn, self.admin):
+            if conn is not None and not conn.closed:
+                conn.close()
+
+
+def restore(url: DatabaseUrl) -> str:
+    """Swap ``<db>__synco_prev`` back in; the current database becomes the previous one."""
+    target = check_name(url.database)
+    prev, tmp = check_name(target + PREV), check_name(target + SHADOW)
+    conn = connect_maintenance(url)
+    try:
+        with failing(f"cannot inspect {url.redacted}"):
+            if not exists(conn, prev):
+                raise DatabaseError(f"there is no previous copy of {target!r} to restore "
+                                    f"(no database {prev!r})",
+                                    hint="restore works after a download replaced the database")
+            refuse_if_in_use(conn, target)
+            refuse_if_in_use(conn, prev)
+        drop(conn, tmp)
+        with no_sigint(), failing(f"cannot swap {prev!r} back in as {target!r}; nothing was changed"):
+            with conn.transaction():
+                if exists(conn, target):
+                    rename(conn, target, tmp)
+                    rename(conn, prev, target)
+                    rename(conn, tmp, prev)
+                else:
+                    rename(conn, prev, target)
+        return f"restored the previous copy of {target!r}; the replaced one is now {prev!r}"
+    finally:
+        conn.close()

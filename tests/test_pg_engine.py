@@ -1,0 +1,217 @@
+"""The PostgreSQL engine on real data: round trips checked against pg_dump, determinism, snapshot,
+shadow/swap, restore, streaming."""
+
+from __future__ import annotations
+
+import io
+import time
+import tracemalloc
+
+import pytest
+
+from pgfixtures import (pg_connect, pg_copy_database, pg_databases, pg_dump_chunks, pg_execute,
+                        pg_fingerprint, psql_load)
+from synco_source.chunking import cut_rows
+from synco_source.engines.postgresql import Dumper, Loader, SqlWriter, restore
+from synco_source.errors import DatabaseError
+
+
+def load_all(loader, schema: dict, chunks: dict) -> None:
+    loader.begin(schema)
+    for table, table_chunks in chunks.items():
+        for chunk in table_chunks:
+            loader.load(table, chunk)
+
+
+def test_chinook_round_trip(chinook_pg, pg_db):
+    target = pg_db("chinook_copy", create=False)
+    pg_copy_database(chinook_pg, target)
+    source = pg_fingerprint(chinook_pg)
+    assert pg_fingerprint(target) == source
+    assert len(source["rows"]) == 11 and sum(n for n, _ in source["rows"].values()) == 15607
+
+
+def test_pagila_round_trip(pagila_pg, pg_db, capsys):
+    """Pagila (partitions, domains, enum, aggregate, triggers, functions, views, an unpopulated
+    materialized view, GiST index, sequences) copies exactly: same pg_dump, same rows."""
+    target = pg_db("pagila_copy", create=False)
+    start = time.perf_counter()
+    schema, chunks = pg_dump_chunks(pagila_pg)
+    dumped = time.perf_counter()
+    loader = Loader(target)
+    load_all(loader, schema, chunks)
+    loader.commit()
+    loaded = time.perf_counter()
+    size = sum(len(c) for cs in chunks.values() for c in cs)
+    with capsys.disabled():
+        print(f"\npagila: {size / 1e6:.1f} MB of COPY text, dump {dumped - start:.2f} s "
+              f"({size / 1e6 / (dumped - start):.1f} MB/s), load {loaded - dumped:.2f} s")
+    source = pg_fingerprint(pagila_pg)
+    assert source["populated"] == {"public.rental_by_category": False}
+    assert sum(n for n, _ in source["rows"].values()) == 49636
+    assert pg_fingerprint(target) == source
+
+
+def test_sql_script_of_pagila_loads_with_psql(pagila_pg, pg_db):
+    schema, chunks = pg_dump_chunks(pagila_pg)
+    out = io.BytesIO()
+    writer = SqlWriter(out)
+    load_all(writer, schema, chunks)
+    writer.commit()
+    assert b"\\.\n" in out.getvalue()
+    target = pg_db("pagila_sql")
+    psql_load(target, out.getvalue())
+    assert pg_fingerprint(target) == pg_fingerprint(pagila_pg)
+
+
+def test_dump_is_deterministic(pagila_pg):
+    """Two dumps of the same data give the same schema and the same chunk bytes."""
+    first = pg_dump_chunks(pagila_pg)
+    second = pg_dump_chunks(pagila_pg)
+    assert first == second
+    assert len(first[1]) == 14 + 7  # 14 plain tables and 7 partitions hold rows
+    assert "public.payment" not in first[1] and len(first[1]["public.payment_p2022_01"]) == 1
+
+
+@pytest.fixture
+def big_db(pg_db):
+    """One table of 50k rows, made server-side."""
+    url = pg_db("big")
+    pg_execute(url, "CREATE TABLE big (id int PRIMARY KEY, name text, n float8, note text)",
+               "INSERT INTO big SELECT i, 'name ' || i, i / 7.0, repeat(chr(65 + i % 26), i % 50) "
+               "FROM generate_series(1, 50000) i")
+    return url
+
+
+def test_one_row_update_changes_one_or_two_chunks(big_db):
+    small = {"min_size": 8192, "target_size": 24576}  # ~60 chunks from this 2 MB table
+    _, before = pg_dump_chunks(big_db, **small)
+    pg_execute(big_db, "UPDATE big SET name = 'changed' WHERE id = 31337")
+    _, after = pg_dump_chunks(big_db, **small)
+    table = "public.big"
+    assert len(before[table]) > 10
+    changed = set(after[table]) - set(before[table])
+    assert 1 <= len(changed) <= 2
+    assert len(after[table]) - len(changed) >= len(before[table]) - 2
+
+
+def test_rows_are_pk_ordered_copy_text(big_db):
+    pg_execute(big_db, "CREATE TABLE nokey (a text, b int)",
+               "INSERT INTO nokey VALUES ('b', 2), (NULL, 1), ('a', 3), ('b', 1)")
+    with Dumper(big_db) as dumper:
+        rows = dumper.rows("public.big")
+        assert [next(rows) for _ in range(2)] == [b"1\tname 1\t0.14285714285714285\tB\n",
+                                                  b"2\tname 2\t0.2857142857142857\tCC\n"]
+        assert len(list(rows)) == 49998
+        assert list(dumper.rows("public.nokey")) == [b"a\t3\n", b"b\t1\n", b"b\t2\n", b"\\N\t1\n"]
+
+
+def test_consistent_snapshot(big_db):
+    """Rows written by another connection during the dump are not in it."""
+    pg_execute(big_db, "CREATE TABLE other (id int PRIMARY KEY)", "INSERT INTO other VALUES (1)")
+    with Dumper(big_db) as dumper:
+        rows = dumper.rows("public.big")
+        first = [next(rows) for _ in range(10)]
+        pg_execute(big_db, "INSERT INTO big VALUES (60000, 'late', 0, '')",
+                   "INSERT INTO other VALUES (2)", "UPDATE big SET name = 'late' WHERE id = 1")
+        rest = list(rows)
+        other = list(dumper.rows("public.other"))
+    assert len(first) + len(rest) == 50000
+    assert not any(b"late" in r for r in first + rest)
+    assert other == [b"1\n"]
+
+
+def test_rows_are_streamed(pg_db):
+    """rows() over 200k rows keeps Python memory small: COPY hands over one row at a time."""
+    url = pg_db("stream")
+    pg_execute(url, "CREATE TABLE s (id int PRIMARY KEY, pad text)",
+               "INSERT INTO s SELECT i, repeat('x', 150) FROM generate_series(1, 200000) i")
+    with Dumper(url) as dumper:
+        tracemalloc.start()
+        count = 0
+        for chunk in cut_rows(dumper.rows("public.s")):
+            count += len(dumper.encode_chunk("public.s", chunk))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert count > 30_000_000
+    assert peak < 15_000_000, peak
+
+
+def test_failed_load_and_abort_leave_target_unchanged(chinook_pg, pg_db):
+    target = pg_db("target", create=False)
+    pg_copy_database(chinook_pg, target)
+    before = pg_fingerprint(target)
+    source = pg_db("source")
+    pg_execute(source, "CREATE TABLE parent (id int PRIMARY KEY)")
+    schema, _ = pg_dump_chunks(source)
+    loader = Loader(target)
+    loader.begin(schema)
+    loader.load("public.parent", b"1\n")
+    with pytest.raises(DatabaseError) as info:
+        loader.load("public.parent", b"2\nnot a number\n")
+    assert "cannot load rows into table public.parent" in str(info.value) and "\n" not in str(info.value)
+    loader.abort()
+    assert pg_fingerprint(target) == before
+    assert target.database + "__synco_new" not in pg_databases(target)
+
+
+def test_commit_keeps_previous_and_restore_swaps_back(chinook_pg, pg_db):
+    target = pg_db("target")
+    pg_execute(target, "CREATE TABLE mine (id int PRIMARY KEY, v text)", "INSERT INTO mine VALUES (1, 'old')",
+               "CREATE VIEW mine_v AS SELECT v FROM mine")
+    old = pg_fingerprint(target)
+    new = pg_fingerprint(chinook_pg)
+    pg_copy_database(chinook_pg, target)
+    prev = target.with_database(target.database + "__synco_prev")
+    assert pg_fingerprint(target) == new
+    assert pg_fingerprint(prev) == old
+    assert target.database + "__synco_new" not in pg_databases(target)
+    message = restore(target)
+    assert "restored" in message and "\n" not in message
+    assert pg_fingerprint(target) == old and pg_fingerprint(prev) == new
+    restore(target)
+    assert pg_fingerprint(target) == new and pg_fingerprint(prev) == old
+
+
+def test_second_download_replaces_previous_copy(pg_db):
+    source = pg_db("source")
+    target = pg_db("target", create=False)
+    pg_execute(source, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    pg_copy_database(source, target)
+    pg_execute(source, "INSERT INTO t VALUES (2)")
+    pg_copy_database(source, target)
+    assert pg_execute(target, "SELECT id FROM t ORDER BY id") == [(1,), (2,)]
+    prev = target.with_database(target.database + "__synco_prev")
+    assert pg_execute(prev, "SELECT id FROM t") == [(1,)]
+
+
+def test_target_in_use_is_not_replaced(pg_db):
+    """Another session on the target: commit refuses with one clear line, nothing changes."""
+    source = pg_db("source")
+    target = pg_db("target")
+    pg_execute(source, "CREATE TABLE t (id int PRIMARY KEY)", "INSERT INTO t VALUES (1)")
+    pg_execute(target, "CREATE TABLE mine (id int)")
+    schema, chunks = pg_dump_chunks(source)
+    loader = Loader(target)
+    load_all(loader, schema, chunks)
+    with pg_connect(target) as other:
+        other.execute("SELECT 1")
+        with pytest.raises(DatabaseError) as info:
+            loader.commit()
+        assert "is in use by 1 other session" in str(info.value) and "\n" not in str(info.value)
+        assert "nothing was changed" in str(info.value) and "close" in info.value.hint
+        loader.abort()
+    assert pg_execute(target, "SELECT count(*) FROM pg_tables WHERE tablename = 'mine'") == [(1,)]
+    assert target.database + "__synco_new" not in pg_databases(target)
+    assert target.database + "__synco_prev" not in pg_databases(target)
+
+
+def test_restore_without_previous_copy(pg_db):
+    target = pg_db("target")
+    with pytest.raises(DatabaseError, match="no previous copy"):
+        restore(target)
+
+
+def test_name_too_long(pg_server):
+    with pytest.raises(DatabaseError, match="longer than 63"):
+        Loader(pg_server.with_database("x" * 55))
