@@ -215,3 +215,97 @@ def test_restore_without_previous_copy(pg_db):
 def test_name_too_long(pg_server):
     with pytest.raises(DatabaseError, match="longer than 63"):
         Loader(pg_server.with_database("x" * 55))
+
+
+def test_unsupported_server_version(pg_db, monkeypatch):
+    """Servers older than PostgreSQL 14 are refused by name when the dump starts."""
+    from synco_source.engines.postgresql import catalog
+
+    url = pg_db("old")
+    real = catalog.database_info
+    monkeypatch.setattr(catalog, "database_info", lambda conn: {**real(conn), "server_version": "13.11",
+                                                                "server_version_num": 130011})
+    with pytest.raises(DatabaseError) as info:
+        Dumper(url).__enter__()
+    assert str(info.value) == "PostgreSQL 13.11 is not supported: synco needs PostgreSQL 14 or later"
+    assert "pg_dump" in info.value.hint
+
+
+@pytest.fixture
+def reader_role(pg_db):
+    url = pg_db("rights")
+    role = "synco_t_reader_" + url.database[-10:]
+    pg_execute(url, f"CREATE ROLE {role} LOGIN", "CREATE TABLE open_t (id int PRIMARY KEY)",
+               "CREATE TABLE secret (id int PRIMARY KEY)", f"GRANT SELECT ON open_t TO {role}")
+    yield url, role
+    pg_execute(url, f"DROP OWNED BY {role}", f"DROP ROLE {role}")
+
+
+def test_user_without_read_rights(reader_role):
+    url, role = reader_role
+    with Dumper(url.__class__(**{**url.__dict__, "user": role})) as dumper:
+        with pytest.raises(DatabaseError) as info:
+            dumper.schema()
+    assert str(info.value) == "the user may not read the table public.secret (permission denied)"
+    assert "grant" in info.value.hint
+
+
+BAD_OBJECTS = [
+    ("CREATE OPERATOR public.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq)", "operator public.==="),
+    ("CREATE COLLATION public.german (provider = libc, locale = 'C')", "collation public.german"),
+    ("CREATE TYPE public.two AS (a int); CREATE FUNCTION public.tt(int) RETURNS public.two LANGUAGE sql "
+     "AS 'SELECT ROW($1)::public.two'; CREATE CAST (int AS public.two) WITH FUNCTION public.tt(int)",
+     "cast integer AS public.two"),
+    ("CREATE TABLE public.r (id int); CREATE RULE r_ins AS ON INSERT TO public.r DO INSTEAD NOTHING",
+     "rule r_ins on public.r"),
+    ("CREATE TABLE public.p (id int); CREATE POLICY p_all ON public.p USING (true)", "policy p_all on public.p"),
+    ("CREATE TABLE public.rls (id int); ALTER TABLE public.rls ENABLE ROW LEVEL SECURITY",
+     "table with row level security public.rls"),
+    ("CREATE TEXT SEARCH CONFIGURATION public.my_ts (COPY = english)", "text search configuration public.my_ts"),
+    ("CREATE FOREIGN DATA WRAPPER dummy; CREATE SERVER srv FOREIGN DATA WRAPPER dummy; "
+     "CREATE FOREIGN TABLE public.ft (id int) SERVER srv", "foreign table public.ft"),
+    ("CREATE FUNCTION public.evt() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END'; "
+     "CREATE EVENT TRIGGER evt ON ddl_command_start EXECUTE FUNCTION public.evt()", "event trigger evt"),
+    ("CREATE TABLE public.pubt (id int PRIMARY KEY); CREATE PUBLICATION pub FOR TABLE public.pubt", "publication pub"),
+    ("CREATE AGGREGATE public.pct(float8 ORDER BY float8) (SFUNC = ordered_set_transition, STYPE = internal, "
+     "FINALFUNC = percentile_disc_final, FINALFUNC_EXTRA)", "ordered-set or moving aggregate public.pct(double precision ORDER BY double precision)"),
+    ("CREATE TABLE public.base (id int); CREATE TABLE public.sub () INHERITS (public.base)",
+     "inheriting table (INHERITS, not a partition) public.sub"),
+    ("SELECT lo_create(4242)", "large object with OID 4242"),
+]
+
+
+@pytest.mark.parametrize("sql, named", BAD_OBJECTS, ids=[n.split(" public")[0] for _, n in BAD_OBJECTS])
+def test_unknown_object_kinds_are_refused_by_name(pg_db, sql, named):
+    url = pg_db("bad")
+    pg_execute(url, sql)
+    with Dumper(url) as dumper:
+        with pytest.raises(DatabaseError) as info:
+            dumper.schema()
+    assert str(info.value) == f"the database contains the {named}, which synco cannot copy yet"
+    assert "pg_dump" in info.value.hint
+
+
+def test_mysql_dump_is_refused_before_anything_is_created(pg_db):
+    target = pg_db("target", create=False)
+    loader = Loader(target)
+    with pytest.raises(DatabaseError, match="cannot load a 'mysql' dump into PostgreSQL"):
+        loader.begin({"engine": "mysql"})
+    loader.abort()
+    assert not {target.database, target.database + "__synco_new"} & pg_databases(target)
+
+
+def test_unknown_database(pg_server):
+    with pytest.raises(DatabaseError) as info:
+        Dumper(pg_server.with_database("synco_no_such_db")).__enter__()
+    assert "does not exist" in str(info.value) and "database name" in info.value.hint
+
+
+def test_unreachable_port(pg_server):
+    import dataclasses
+
+    url = dataclasses.replace(pg_server, socket="", host="127.0.0.1", port=1, database="x")
+    with pytest.raises(DatabaseError) as info:
+        Loader(url)
+    assert "cannot connect to postgresql://" in str(info.value) and "\n" not in str(info.value)
+    assert "port" in info.value.hint

@@ -22,7 +22,7 @@ def _global(catalog: str, alias: str, name_expr: str, extra: str = "") -> str:
 
 _REL = "c.relname"
 CHECKS = [
-    ("operator", _in_schema("pg_operator", "o", "oprnamespace", _named("o", "oprname"))),
+    ("operator", _in_schema("pg_operator", "o", "oprnamespace", "pg_catalog.quote_ident(n.nspname) || '.' || o.oprname")),
     ("operator class", _in_schema("pg_opclass", "o", "opcnamespace", _named("o", "opcname"))),
     ("operator family", _in_schema("pg_opfamily", "o", "opfnamespace", _named("o", "opfname"))),
     ("collation", _in_schema("pg_collation", "o", "collnamespace", _named("o", "collname"))),

@@ -28,6 +28,7 @@ _HINTS = {
     "28000": "check the user name in the database URL and the server's pg_hba.conf",
     "3D000": "check the database name in the database URL",
     "42501": "grant the user the rights it needs (SELECT on every table for a dump), or use another user",
+    "08001": "check the host and port (or socket), and that the database server is running",
     "55006": "close the other sessions using that database (psql, the application) and run again",
 }
 
@@ -55,10 +56,20 @@ def failing(what: str, hint: str | None = None) -> Iterator[None]:
     try:
         yield
     except psycopg.Error as exc:
-        code = getattr(exc, "sqlstate", None)
+        code = getattr(exc, "sqlstate", None) or _connect_code(str(exc))
         raise DatabaseError(f"{what}: {error_text(exc)}", hint=hint or _HINTS.get(code or "")) from None
     except OSError as exc:
         raise DatabaseError(f"{what}: {exc}") from None
+
+
+def _connect_code(text: str) -> str | None:
+    """libpq reports connection failures without a SQLSTATE: recognise the usual ones."""
+    for needle, code in (("does not exist", "3D000"), ("password authentication failed", "28P01"),
+                         ("Connection refused", "08001"), ("No such file or directory", "08001"),
+                         ("no pg_hba.conf entry", "28000")):
+        if needle in text:
+            return code
+    return None
 
 
 def connect_kwargs(url: DatabaseUrl, database: str) -> dict:
