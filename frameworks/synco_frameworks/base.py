@@ -1,11 +1,23 @@
-"""The plugin protocol: what a framework tells synco about a project folder."""
+"""The plugin protocol: what a framework tells synco about a project folder.
+
+A framework module offers one object with ``name``, ``matches(root) -> str | None`` (the evidence,
+e.g. ``"flow, Configuration/"``, or None) and ``project(ctx: Context) -> Project``; the registry
+lists the modules, ``detect`` picks one and lays ``synco.yaml`` over its answer.
+"""
 
 from __future__ import annotations
 
+import fnmatch
+import os
+import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from synco_source.dburl import DatabaseUrl
+
+SIDES = ("source", "local")
 
 
 @dataclass
@@ -16,4 +28,52 @@ class Project:
     root: Path
     database: DatabaseUrl | None = None
     file_sets: dict[str, Path] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)  # where each setting came from
+    notes: list[str] = field(default_factory=list)  # human lines: where each setting came from
+    base_url: str | None = None  # the application's public URL, when its configuration has one
+    public_sets: set[str] = field(default_factory=set)  # file sets the web server also serves
+    skip_table_data: list[str] = field(default_factory=list)  # names or fnmatch patterns
+    post_import: list[list[str]] = field(default_factory=list)  # argv lists, run in root
+    post_import_runnable: bool = False  # False: print them for the user instead of running
+    context: str = ""  # FLOW_CONTEXT or APP_ENV, for messages
+
+    def is_public(self, name: str) -> bool:
+        return name in self.public_sets
+
+    def skips_table(self, table: str) -> bool:
+        """True when the rows of ``table`` stay behind (its structure is still copied)."""
+        return any(fnmatch.fnmatchcase(table, pattern) for pattern in self.skip_table_data)
+
+    def post_import_lines(self) -> list[str]:
+        """The post-import commands as shell lines, for printing."""
+        return [shlex.join(argv) for argv in self.post_import]
+
+
+@dataclass
+class Context:
+    """What a framework module may look at besides the folder."""
+
+    root: Path
+    side: str  # "source" (the server) or "local" (the developer's checkout)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    php: str | None = None  # a PHP interpreter, when one is there
+    all_data: bool = False  # --all: no smart exclusions
+    want_database: bool = True  # False: the database comes from elsewhere (or is not wanted)
+
+    def path(self, text: str) -> Path:
+        """A configured folder: absolute, or relative to the project folder."""
+        return (self.root / text).resolve()
+
+    def rel(self, path: Path) -> str:
+        """``path`` relative to the project folder when inside it, for messages."""
+        try:
+            return str(path.relative_to(self.root)) or "."
+        except ValueError:
+            return str(path)
+
+
+class Framework(Protocol):
+    name: str
+
+    def matches(self, root: Path) -> str | None: ...
+
+    def project(self, ctx: Context) -> Project: ...

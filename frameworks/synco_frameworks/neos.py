@@ -1,0 +1,147 @@
+"""Neos / Flow: the ``flow`` launcher next to ``Configuration/``.
+
+Database from ``Neos.Flow.persistence.backendOptions``, the public URL from
+``Neos.Flow.http.baseUri``, the persistent resources' folder from the storage of the ``persistent``
+collection (public when its target publishes into ``Web/``), all for ``FLOW_CONTEXT`` (default
+Production on the server, Development locally) as ``flowconfig`` reads them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from synco_source import dburl
+from synco_source.dburl import DatabaseUrl
+from synco_source.errors import UsageError
+
+from . import flowconfig
+from .base import Context, Project
+
+NAME = "neos"
+OPTIONS = ("persistence", "backendOptions")
+DRIVERS = {"pdo_mysql": "mysql", "mysqli": "mysql", "pdo_pgsql": "postgresql", "pgsql": "postgresql"}
+SQLITE_DRIVERS = ("pdo_sqlite", "sqlite3")
+FILESYSTEM_TARGETS = ("FileSystemSymlinkTarget", "FileSystemTarget")
+RESOURCES = "resources"
+
+# Smart exclusions: rows that are large and that a developer's copy can do without.
+SKIP_TABLE_DATA = {
+    "neos_neos_eventlog_domain_model_event": "the event log",
+    "neos_media_domain_model_thumbnail": "thumbnails, made again on demand",
+}
+
+# For the engine side (not run here): every persistent resource, and the SHA-1s used only by
+# thumbnails (skipped by default together with the thumbnail rows; --all keeps them).
+RESOURCES_SQL = ("SELECT sha1, filename, collectionname "
+                 "FROM neos_flow_resourcemanagement_persistentresource")
+THUMBNAIL_ONLY_SHA1_SQL = (
+    "SELECT DISTINCT r.sha1 FROM neos_flow_resourcemanagement_persistentresource r "
+    "JOIN neos_media_domain_model_thumbnail t ON t.resource = r.persistence_object_identifier "
+    "WHERE r.sha1 NOT IN (SELECT o.sha1 FROM neos_flow_resourcemanagement_persistentresource o "
+    "WHERE o.persistence_object_identifier NOT IN (SELECT resource FROM "
+    "neos_media_domain_model_thumbnail WHERE resource IS NOT NULL))")
+
+
+def resource_path(sha1: str) -> str:
+    """Where Flow's WritableFileSystemStorage keeps a resource, relative to the project folder."""
+    sha1 = sha1.lower()
+    if len(sha1) != 40 or any(c not in "0123456789abcdef" for c in sha1):
+        raise ValueError(f"not a SHA-1: {sha1!r}")
+    return f"Data/Persistent/Resources/{sha1[0]}/{sha1[1]}/{sha1[2]}/{sha1[3]}/{sha1}"
+
+
+def resource_paths(sha1s) -> dict[str, str]:
+    """sha1 → relative path, for each of ``sha1s``."""
+    return {sha1: resource_path(sha1) for sha1 in sha1s}
+
+
+class Neos:
+    name = NAME
+
+    def matches(self, root: Path) -> str | None:
+        if (root / "flow").is_file() and (root / "Configuration").is_dir():
+            return "flow, Configuration/" + (", Web/" if (root / "Web").is_dir() else "")
+        return None
+
+    def project(self, ctx: Context) -> Project:
+        context = flowconfig.context_name(ctx)
+        settings, notes = flowconfig.settings(ctx, context)
+        project = Project(framework=NAME, root=ctx.root, context=context)
+        project.notes += [f"Neos/Flow, FLOW_CONTEXT {context}", f"settings {settings.source}", *notes]
+        if ctx.want_database:
+            project.database = database(settings)
+        base_uri = settings.get("http", "baseUri")
+        project.base_url = str(base_uri) if base_uri else None
+        _resources(project, settings, ctx)
+        if not ctx.all_data:
+            project.skip_table_data = list(SKIP_TABLE_DATA)
+            project.notes.append("left out (--all copies them): rows of " + ", ".join(
+                f"{table} ({why})" for table, why in SKIP_TABLE_DATA.items()))
+        if ctx.side == "local":
+            _post_import(project, ctx, context)
+        return project
+
+
+def database(settings: flowconfig.Settings) -> DatabaseUrl:
+    options = settings.get(*OPTIONS)
+    options = options if isinstance(options, dict) else {}
+
+    def fail(key: str, problem: str, hint: str) -> UsageError:
+        return UsageError(f"{settings.origin(*OPTIONS, key)}: Neos.Flow.persistence.backendOptions."
+                          f"{key} {problem}", hint=hint)
+
+    driver = str(options.get("driver") or "pdo_mysql")
+    if driver in SQLITE_DRIVERS:
+        raise fail("driver", f"is {driver}: SQLite is not supported yet",
+                   "use a MySQL, MariaDB or PostgreSQL database, or set database.url in synco.yaml")
+    if driver not in DRIVERS:
+        raise fail("driver", f"is {driver}, which synco does not support",
+                   f"synco reads {', '.join(DRIVERS)}; or set database.url in synco.yaml")
+    if not options.get("dbname"):
+        raise fail("dbname", "is not set", "set it for this FLOW_CONTEXT, or set database.url in synco.yaml")
+    engine = DRIVERS[driver]
+    try:
+        port = int(options.get("port") or dburl.DEFAULT_PORTS[engine])
+    except (TypeError, ValueError):
+        raise fail("port", f"is {options.get('port')!r}, not a number", "write the port as a number") from None
+    socket = str(options.get("unixSocket") or "")
+    charset = options.get("charset")
+    return DatabaseUrl(engine=engine, host=str(options.get("host") or ("localhost" if socket else "127.0.0.1")),
+                       port=port, user=str(options.get("user") or ""),
+                       password=_text(options.get("password")), database=str(options["dbname"]),
+                       socket=socket, params=(("charset", str(charset)),) if charset else ())
+
+
+def _text(value: object) -> str:
+    return "" if value is None or value is False else str(value)
+
+
+def _resources(project: Project, settings: flowconfig.Settings, ctx: Context) -> None:
+    collection = settings.get("resource", "collections", "persistent") or {}
+    storage = settings.get("resource", "storages", str(collection.get("storage")))
+    if not isinstance(storage, dict) or not str(storage.get("storage", "")).endswith("FileSystemStorage"):
+        kind = storage.get("storage") if isinstance(storage, dict) else "an unknown storage"
+        project.notes.append(f"persistent resources are kept in {kind}: not copied")
+        return
+    folder = ctx.path(str((storage.get("storageOptions") or {}).get("path") or ""))
+    if ctx.side == "source" and not folder.is_dir():
+        project.notes.append(f"no persistent resources: {ctx.rel(folder)} is not there")
+        return
+    project.file_sets[RESOURCES] = folder
+    target = settings.get("resource", "targets", str(collection.get("target"))) or {}
+    target_class = str(target.get("target", "")).rsplit("\\", 1)[-1]
+    target_path = ctx.path(str((target.get("targetOptions") or {}).get("path") or "/"))
+    if target_class in FILESYSTEM_TARGETS and target_path.is_relative_to(ctx.root / "Web"):
+        project.public_sets.add(RESOURCES)
+    where = "public, published to " + ctx.rel(target_path) if RESOURCES in project.public_sets else "not public"
+    project.notes.append(f"file set {RESOURCES}: {ctx.rel(folder)} ({where})")
+
+
+def _post_import(project: Project, ctx: Context, context: str) -> None:
+    flow = [ctx.php, "./flow"] if ctx.php else ["./flow"]
+    prefix = ["env", f"FLOW_CONTEXT={context}"]
+    project.post_import = [prefix + flow + ["resource:publish"], prefix + flow + ["flow:cache:flush"]]
+    project.post_import_runnable = ctx.php is not None
+
+
+FRAMEWORK = Neos()

@@ -1,0 +1,163 @@
+"""Symfony: ``bin/console`` plus ``config/bundles.php`` or symfony/framework-bundle in composer.json.
+
+The environment is resolved as Symfony's ``Dotenv::bootEnv`` does: ``.env.local.php`` (from
+``composer dump-env``) when it is there and its APP_ENV agrees with the real one; otherwise
+``.env`` (or ``.env.dist`` when there is no ``.env``), ``.env.local`` (not in the test
+environment), ``.env.$APP_ENV`` and ``.env.$APP_ENV.local``, each overriding the ones before. The
+real environment wins over every file; APP_ENV itself may come from the files, else it is ``prod``
+on the server and ``dev`` locally. The database is ``DATABASE_URL``, the public URL ``DEFAULT_URI``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synco_source import dburl
+from synco_source.dburl import DatabaseUrl
+from synco_source.errors import UsageError
+
+from .base import Context, Project
+from . import dotenv, phparray
+
+NAME = "symfony"
+DEFAULT_ENV = {"source": "prod", "local": "dev"}
+TEST_ENVS = ("test",)
+ENVIRONMENT = "the environment"
+# Doctrine's other spellings of the schemes synco reads (dburl knows mysql, mariadb, postgresql, pgsql)
+SCHEMES = {"mysql2": "mysql", "pdo-mysql": "mysql", "pdo-pgsql": "pgsql", "postgres": "postgresql",
+           "pdo-sqlite": "sqlite", "sqlite3": "sqlite"}
+# (set name, folder, public)
+UPLOADS = (("uploads", "public/uploads", True), ("var-uploads", "var/uploads", False))
+
+
+@dataclass
+class Env:
+    """The resolved variables, with the file (or the environment) each came from."""
+
+    real: Mapping[str, str]
+    values: dict[str, str] = field(default_factory=dict)
+    origin: dict[str, str] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+
+    def get(self, key: str) -> str | None:
+        return self.real[key] if key in self.real else self.values.get(key)
+
+    def where(self, key: str) -> str:
+        return ENVIRONMENT if key in self.real else self.origin.get(key, "nowhere")
+
+    def set(self, values: Mapping[str, str], origin: str) -> None:
+        for key, value in values.items():
+            self.values[key], self.origin[key] = value, origin
+
+
+def _read(root: Path, name: str) -> str:
+    try:
+        return (root / name).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read {name}: {reason}", hint="check that it is readable by this user") from None
+
+
+def resolve_env(root: Path, real: Mapping[str, str], default_env: str) -> Env:
+    """Symfony's bootEnv over ``root`` with ``real`` as the process environment."""
+    env = Env(real=real)
+    if (root / ".env.local.php").is_file():
+        dumped = phparray.parse_return_array(_read(root, ".env.local.php"), ".env.local.php")
+        if "APP_ENV" not in real or "APP_ENV" not in dumped or real["APP_ENV"] == dumped["APP_ENV"]:
+            env.set(dumped, ".env.local.php")
+            env.files.append(".env.local.php")
+            _default_app_env(env, default_env)
+            return env
+    first = ".env" if (root / ".env").is_file() or not (root / ".env.dist").is_file() else ".env.dist"
+    _load(env, root, first)
+    _default_app_env(env, default_env)
+    if env.get("APP_ENV") not in TEST_ENVS:
+        _load(env, root, ".env.local")
+    app_env = env.get("APP_ENV")
+    if app_env != "local":
+        _load(env, root, f".env.{app_env}")
+        _load(env, root, f".env.{app_env}.local")
+    return env
+
+
+def _load(env: Env, root: Path, name: str) -> None:
+    if not (root / name).is_file():
+        return
+    env.set(dotenv.parse(_read(root, name), name, real_env=env.real, loaded=env.values), name)
+    env.files.append(name)
+
+
+def _default_app_env(env: Env, default_env: str) -> None:
+    if not env.get("APP_ENV"):
+        env.set({"APP_ENV": default_env}, "synco's default")
+
+
+def database(env: Env) -> DatabaseUrl | None:
+    text = env.get("DATABASE_URL")
+    if not text:
+        return None
+    where = env.where("DATABASE_URL")
+    scheme, sep, rest = text.strip().partition("://")
+    if sep and scheme.lower() in SCHEMES:
+        text = f"{SCHEMES[scheme.lower()]}://{rest}"
+    try:
+        url = dburl.parse(text)
+    except UsageError as exc:
+        raise UsageError(f"{where}: DATABASE_URL: {exc}", hint=exc.hint) from None
+    if not url.database:
+        raise UsageError(f"{where}: DATABASE_URL {url.redacted} names no database",
+                         hint="add the database name after the last '/' (before any '?')")
+    return url
+
+
+class Symfony:
+    name = NAME
+
+    def matches(self, root: Path) -> str | None:
+        if not (root / "bin" / "console").is_file():
+            return None
+        if (root / "config" / "bundles.php").is_file():
+            return "bin/console, config/bundles.php"
+        if "symfony/framework-bundle" in _composer_requires(root):
+            return "bin/console, symfony/framework-bundle in composer.json"
+        return None
+
+    def project(self, ctx: Context) -> Project:
+        env = resolve_env(ctx.root, ctx.env, DEFAULT_ENV[ctx.side])
+        app_env = env.get("APP_ENV") or ""
+        project = Project(framework=NAME, root=ctx.root, context=app_env)
+        read = ", ".join(env.files) or "no .env files"
+        project.notes += [f"Symfony, APP_ENV {app_env} (from {env.where('APP_ENV')})",
+                          f"environment: {read} (the real environment wins)"]
+        if ctx.side == "source" and app_env != "prod":
+            project.notes.append(f"APP_ENV is {app_env}, not prod: set APP_ENV=prod if the server runs in prod")
+        if ctx.want_database:
+            project.database = database(env)
+            project.notes.append(f"database from DATABASE_URL in {env.where('DATABASE_URL')}"
+                                 if project.database else "no DATABASE_URL in the environment or the .env files")
+        project.base_url = env.get("DEFAULT_URI") or None
+        for name, folder, public in UPLOADS:
+            if ctx.side == "local" or (ctx.root / folder).is_dir():
+                project.file_sets[name] = ctx.path(folder)
+                if public:
+                    project.public_sets.add(name)
+        return project
+
+
+def _composer_requires(root: Path) -> dict:
+    if not (root / "composer.json").is_file():
+        return {}
+    text = _read(root, "composer.json")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"composer.json, line {exc.lineno}: invalid JSON: {exc.msg}",
+                         hint="fix composer.json (composer validate shows the problem)") from None
+    requires = data.get("require") if isinstance(data, dict) else None
+    return requires if isinstance(requires, dict) else {}
+
+
+FRAMEWORK = Symfony()
