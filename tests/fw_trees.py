@@ -6,7 +6,10 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from synco_frameworks.detect import detect
+from synco_source.errors import UsageError
 
 # What the stand-in answers, like Flow's Yaml::dump after a 'Configuration "…":' header line.
 # The heredoc is unquoted, so $DB_PASSWORD comes from the environment synco passes to ./flow.
@@ -75,3 +78,25 @@ def source(root: Path, env: dict | None = None, **kw):
 
 def local(root: Path, env: dict | None = None, **kw):
     return detect(root, side="local", env=env or {}, **kw)
+
+
+def error(fn, *args, **kw) -> UsageError:
+    with pytest.raises(UsageError) as info:
+        fn(*args, **kw)
+    return info.value
+
+
+def url(db: str) -> str:
+    return f"DATABASE_URL=mysql://app:pw@127.0.0.1:3306/{db}\n"
+
+
+SYNCO_YAML = """\
+    database:
+      url: mysql://dev:${DB_PASSWORD}@${DB_HOST:-127.0.0.1}/override
+    base_url: https://override.example/
+    files:
+      media: {path: var/media, public: true}
+      resources: {public: false}
+    skip_table_data: [cache_items]
+    exclude: [audit_*]
+    """

@@ -8,18 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fw_trees import backend, local, neos_tree, source, symfony_tree, write
+from fw_trees import SYNCO_YAML, backend, error, local, neos_tree, source, symfony_tree, url, write
 from synco_frameworks import generic, neos
 from synco_frameworks.detect import describe, detect, find_php, require_database, resolve
-from synco_source.errors import UsageError
 
 SH = "/bin/sh"  # runs the ./flow stand-in the way a real PHP runs the real ./flow
-
-
-def error(fn, *args, **kw) -> UsageError:
-    with pytest.raises(UsageError) as info:
-        fn(*args, **kw)
-    return info.value
 
 
 # --- Neos / Flow without PHP: the YAML files merged as Flow does ---------------------------------
@@ -158,7 +151,15 @@ def test_flow_post_import_commands_run_with_php_else_are_printed(tmp_path):
     assert ran.post_import_runnable and source(tmp_path, php=SH).post_import == []
 
 
+def test_flow_database_url_option(tmp_path):
+    neos_tree(tmp_path, {"Configuration/Settings.yaml": backend(url="'%env:DATABASE_URL%'", dbname="ignored")})
+    db = source(tmp_path, {"DATABASE_URL": "pdo-mysql://u:p@h:3310/fromurl?serverVersion=8.0"}).database
+    assert (db.engine, db.port, db.database, db.password) == ("mysql", 3310, "fromurl", "p")
+
+
 @pytest.mark.parametrize("settings, env, expected", [
+    (backend(url="'mysql://u@h/'"), {},
+     "Configuration/Settings.yaml: Neos.Flow.persistence.backendOptions.url mysql://u@h:3306/ names no database"),
     (backend(driver="pdo_sqlite", dbname="x"), {},
      "Configuration/Settings.yaml: Neos.Flow.persistence.backendOptions.driver is pdo_sqlite: SQLite is not supported yet"),
     (backend(driver="oci8", dbname="x"), {}, "backendOptions.driver is oci8, which synco does not support"),
@@ -177,10 +178,6 @@ def test_flow_bad_settings(tmp_path, settings, env, expected):
 
 
 # --- Symfony: the .env layers -----------------------------------------------------------------------
-
-def url(db: str) -> str:
-    return f"DATABASE_URL=mysql://app:pw@127.0.0.1:3306/{db}\n"
-
 
 @pytest.mark.parametrize("files, env, expected, origin", [
     ({".env": url("env")}, {}, "env", ".env"),
@@ -296,18 +293,6 @@ def test_symfony_bad_configuration(tmp_path, files, expected):
 
 
 # --- synco.yaml ------------------------------------------------------------------------------------
-
-SYNCO_YAML = """\
-    database:
-      url: mysql://dev:${DB_PASSWORD}@${DB_HOST:-127.0.0.1}/override
-    base_url: https://override.example/
-    files:
-      media: {path: var/media, public: true}
-      resources: {public: false}
-    skip_table_data: [cache_items]
-    exclude: [audit_*]
-    """
-
 
 def test_synco_yaml_overrides_a_framework(tmp_path):
     neos_tree(tmp_path)

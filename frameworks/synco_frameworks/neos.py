@@ -14,7 +14,7 @@ from synco_source import dburl
 from synco_source.dburl import DatabaseUrl
 from synco_source.errors import UsageError
 
-from . import flowconfig
+from . import doctrine, flowconfig
 from .base import Context, Project
 
 NAME = "neos"
@@ -90,6 +90,9 @@ def database(settings: flowconfig.Settings) -> DatabaseUrl:
         return UsageError(f"{settings.origin(*OPTIONS, key)}: Neos.Flow.persistence.backendOptions."
                           f"{key} {problem}", hint=hint)
 
+    if options.get("url"):
+        return doctrine.parse(str(options["url"]), settings.origin(*OPTIONS, "url"),
+                              "Neos.Flow.persistence.backendOptions.url")
     driver = str(options.get("driver") or "pdo_mysql")
     if driver in SQLITE_DRIVERS:
         raise fail("driver", f"is {driver}: SQLite is not supported yet",
@@ -112,25 +115,29 @@ def database(settings: flowconfig.Settings) -> DatabaseUrl:
                        socket=socket, params=(("charset", str(charset)),) if charset else ())
 
 
+def _mapping(value: object) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _text(value: object) -> str:
     return "" if value is None or value is False else str(value)
 
 
 def _resources(project: Project, settings: flowconfig.Settings, ctx: Context) -> None:
-    collection = settings.get("resource", "collections", "persistent") or {}
+    collection = _mapping(settings.get("resource", "collections", "persistent"))
     storage = settings.get("resource", "storages", str(collection.get("storage")))
     if not isinstance(storage, dict) or not str(storage.get("storage", "")).endswith("FileSystemStorage"):
         kind = storage.get("storage") if isinstance(storage, dict) else "an unknown storage"
         project.notes.append(f"persistent resources are kept in {kind}: not copied")
         return
-    folder = ctx.path(str((storage.get("storageOptions") or {}).get("path") or ""))
+    folder = ctx.path(str(_mapping(storage.get("storageOptions")).get("path") or ""))
     if ctx.side == "source" and not folder.is_dir():
         project.notes.append(f"no persistent resources: {ctx.rel(folder)} is not there")
         return
     project.file_sets[RESOURCES] = folder
-    target = settings.get("resource", "targets", str(collection.get("target"))) or {}
+    target = _mapping(settings.get("resource", "targets", str(collection.get("target"))))
     target_class = str(target.get("target", "")).rsplit("\\", 1)[-1]
-    target_path = ctx.path(str((target.get("targetOptions") or {}).get("path") or "/"))
+    target_path = ctx.path(str(_mapping(target.get("targetOptions")).get("path") or "/"))
     if target_class in FILESYSTEM_TARGETS and target_path.is_relative_to(ctx.root / "Web"):
         project.public_sets.add(RESOURCES)
     where = "public, published to " + ctx.rel(target_path) if RESOURCES in project.public_sets else "not public"

@@ -15,20 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synco_source import dburl
 from synco_source.dburl import DatabaseUrl
 from synco_source.errors import UsageError
 
+from . import doctrine, dotenv, phparray
 from .base import Context, Project
-from . import dotenv, phparray
 
 NAME = "symfony"
 DEFAULT_ENV = {"source": "prod", "local": "dev"}
 TEST_ENVS = ("test",)
 ENVIRONMENT = "the environment"
-# Doctrine's other spellings of the schemes synco reads (dburl knows mysql, mariadb, postgresql, pgsql)
-SCHEMES = {"mysql2": "mysql", "pdo-mysql": "mysql", "pdo-pgsql": "pgsql", "postgres": "postgresql",
-           "pdo-sqlite": "sqlite", "sqlite3": "sqlite"}
 # (set name, folder, public)
 UPLOADS = (("uploads", "public/uploads", True), ("var-uploads", "var/uploads", False))
 
@@ -97,20 +93,7 @@ def _default_app_env(env: Env, default_env: str) -> None:
 
 def database(env: Env) -> DatabaseUrl | None:
     text = env.get("DATABASE_URL")
-    if not text:
-        return None
-    where = env.where("DATABASE_URL")
-    scheme, sep, rest = text.strip().partition("://")
-    if sep and scheme.lower() in SCHEMES:
-        text = f"{SCHEMES[scheme.lower()]}://{rest}"
-    try:
-        url = dburl.parse(text)
-    except UsageError as exc:
-        raise UsageError(f"{where}: DATABASE_URL: {exc}", hint=exc.hint) from None
-    if not url.database:
-        raise UsageError(f"{where}: DATABASE_URL {url.redacted} names no database",
-                         hint="add the database name after the last '/' (before any '?')")
-    return url
+    return doctrine.parse(text, env.where("DATABASE_URL"), "DATABASE_URL") if text else None
 
 
 class Symfony:
