@@ -403,3 +403,11 @@ def test_generic_project_keeps_working(tmp_path, monkeypatch):
     project = generic.project(tmp_path, None, ["up=public/up", "files"])
     assert project.database.database == "gen" and set(project.file_sets) == {"up", "files"}
     assert project.skip_table_data == [] and project.post_import == [] and os.sep in str(project.file_sets["up"])
+
+
+def test_the_documented_synco_yaml_works(tmp_path):
+    doc = (Path(__file__).parent.parent / "docs/frameworks.md").read_text()
+    write(tmp_path, {"synco.yaml": doc.split("```yaml\n", 1)[1].split("```", 1)[0]})
+    project = local(neos_tree(tmp_path), {"DB_PASSWORD": "pw"})
+    assert project.database.database == "shop" and not project.is_public("resources")
+    assert set(project.file_sets) == {"uploads", "media", "resources"} and project.skips_table("audit_x")
