@@ -32,6 +32,7 @@ import re
 import shlex
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,6 +208,18 @@ class Run:
     rss: dict[str, float] = field(default_factory=dict)   # label -> peak MB
     out_bytes: int | None = None
     note: str = ""
+    walls: list[float] = field(default_factory=list)     # all repetitions (--repeat)
+
+
+def combine(runs: list[Run]) -> Run:
+    """Median wall time over the repetitions; the largest peak RSS of each process."""
+    walls = sorted(x.wall for x in runs)
+    rss: dict[str, float] = {}
+    for x in runs:
+        for k, v in x.rss.items():
+            if v is not None and (k not in rss or abs(v) > abs(rss[k])):
+                rss[k] = v
+    return Run(statistics.median(walls), rss, runs[-1].out_bytes, runs[-1].note, walls)
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,6 +481,13 @@ def fmt_bytes(v: int | None) -> str:
     return "n/a" if v is None else f"{v / MB:,.1f} MB"
 
 
+def fmt_wall(run: Run) -> str:
+    if len(run.walls) > 1:
+        return (f"{run.wall:.1f} s (median of {len(run.walls)}: "
+                f"{run.walls[0]:.1f}-{run.walls[-1]:.1f})")
+    return f"{run.wall:.1f} s"
+
+
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -527,8 +547,8 @@ def render(r: dict) -> str:
     L.append("")
     L.append("| step | standard tool | synco | ratio synco/std | target | result |")
     L.append("|---|---|---|---|---|---|")
-    L.append(f"| dump wall time | {b_dump.wall:.1f} s | "
-             + (f"{s_dump.wall:.1f} s | {dump_ratio:.2f} |" if s_dump else "not run | n/a |")
+    L.append(f"| dump wall time | {fmt_wall(b_dump)} | "
+             + (f"{fmt_wall(s_dump)} | {dump_ratio:.2f} |" if s_dump else "not run | n/a |")
              + f" <= {TARGET_DUMP_RATIO:.2f} | {verdict(None if dump_ratio is None else dump_ratio <= TARGET_DUMP_RATIO)} |")
     L.append(f"| dump output | {fmt_bytes(b_dump.out_bytes)} (gzip -6) | "
              + (f"{fmt_bytes(s_dump.out_bytes)} (stored, encrypted) | "
@@ -540,8 +560,8 @@ def render(r: dict) -> str:
              + (f"{fmt_mb(r['server_hwm_ready'])} at ready (VmHWM) | |" if s_dump else "not run | |")
              + f" < {TARGET_RSS_MB} | "
              + verdict(None if r.get("server_hwm_ready") is None else r["server_hwm_ready"] < TARGET_RSS_MB) + " |")
-    L.append(f"| import wall time | {b_imp.wall:.1f} s | "
-             + (f"{s_imp.wall:.1f} s | {imp_ratio:.2f} |" if s_imp else "not run | n/a |")
+    L.append(f"| import wall time | {fmt_wall(b_imp)} | "
+             + (f"{fmt_wall(s_imp)} | {imp_ratio:.2f} |" if s_imp else "not run | n/a |")
              + f" <= {TARGET_IMPORT_RATIO:.2f} | {verdict(None if imp_ratio is None else imp_ratio <= TARGET_IMPORT_RATIO)} |")
     L.append(f"| import peak RSS (MB) | mariadb {fmt_mb(b_imp.rss['mariadb'])} | "
              + (f"synco {fmt_mb(cli_rss)} | |" if s_imp else "not run | |")
@@ -640,6 +660,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="markdown file whose section for this size is refreshed (default bench/RESULTS.md)")
     p.add_argument("--no-results", action="store_true", help="do not touch the results file")
     p.add_argument("--timeout", type=float, default=3600, help="per synco step (default 3600 s)")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="repeat the timed steps N times; the table shows the median (default 1)")
     p.add_argument("--jobs", type=int, default=2, help="connections for data generation")
     p.add_argument("--no-nulls", action="store_true",
                    help="generate the data without NULLs (see bench/gen_mysql.py)")
@@ -691,42 +713,64 @@ def main(argv: list[str] | None = None) -> int:
         verify(conn, src, [])
 
         gz, sql = tmp / "dump.sql.gz", tmp / "dump.sql"
-        r["b_dump"] = baseline_dump(conn, src, gz, tmp)
-        log(f"baseline dump: {r['b_dump'].wall:.1f} s, {fmt_bytes(r['b_dump'].out_bytes)}")
-        with open(sql, "wb") as f:   # the uncompressed dump for the import step (untimed)
-            subprocess.run(["gzip", "-dc", str(gz)], stdout=f, check=True)
-        r["sql_bytes"] = sql.stat().st_size
-        with conn.connect() as cx, cx.cursor() as c:
-            for db in (db_a, db_b):
-                c.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
-        r["b_imp"] = baseline_import(conn, db_a, sql, tmp)
-        log(f"baseline import: {r['b_imp'].wall:.1f} s")
-        sql.unlink()
-
-        if not a.skip_synco:
+        runs: dict[str, list[Run]] = {"b_dump": [], "b_imp": [], "s_dump": [], "s_imp": []}
+        srv_stats: list[tuple] = []
+        r["lock_waits"] = []
+        for i in range(a.repeat):
+            tag = f" [run {i + 1}/{a.repeat}]" if a.repeat > 1 else ""
+            b = baseline_dump(conn, src, gz, tmp)
+            runs["b_dump"].append(b)
+            log(f"baseline dump{tag}: {b.wall:.1f} s, {fmt_bytes(b.out_bytes)}")
+            if i == 0:
+                with open(sql, "wb") as f:   # the uncompressed dump for the import (untimed)
+                    subprocess.run(["gzip", "-dc", str(gz)], stdout=f, check=True)
+                r["sql_bytes"] = sql.stat().st_size
+            with conn.connect() as cx, cx.cursor() as c:
+                for db in created:
+                    c.execute(f"DROP DATABASE IF EXISTS `{db}`")
+                for db in (db_a, db_b):
+                    c.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
+            b = baseline_import(conn, db_a, sql, tmp)
+            runs["b_imp"].append(b)
+            log(f"baseline import{tag}: {b.wall:.1f} s")
+            if a.skip_synco:
+                continue
             srv = SyncoServer(src_exe, db_url(conn, src), tmp / "synco-source.log", a.timeout)
             servers.append(srv)
-            log(f"synco-source serve on `{src}`")
+            log(f"synco-source serve on `{src}`{tag}")
             watch = LockWatch(conn)
             srv.start()
             token = srv.wait_token()
             try:
                 wall = srv.wait_ready()
             finally:
-                r["lock_waits"] = watch.stop()
-                for w in r["lock_waits"]:
+                waits = watch.stop()
+                r["lock_waits"] += waits
+                for w in waits:
                     log(f"warning: during the synco dump, {w}")
-            r["server_hwm_ready"] = vm_hwm_mb(srv.proc.pid)
-            r["s_dump"] = Run(wall, {"synco-source": r["server_hwm_ready"]}, srv.stored_bytes(),
-                              srv.ready_line or "")
-            log(f"synco dump: {wall:.1f} s ({srv.ready_line})")
-            r["s_imp"] = synco_download(cli_exe, token, db_url(conn, db_b), tmp / "synco.log",
-                                        tmp, a.timeout)
-            log(f"synco import: {r['s_imp'].wall:.1f} s")
-            r["server_hwm_end"] = vm_hwm_mb(srv.proc.pid)
-            r["server_tree"] = srv.sampler.stop() if srv.sampler else None
-            r["server_exit"] = srv.stop()
-            log(f"synco-source exited with code {r['server_exit']} after SIGTERM")
+            hwm_ready = vm_hwm_mb(srv.proc.pid)
+            runs["s_dump"].append(Run(wall, {"synco-source": hwm_ready}, srv.stored_bytes(),
+                                      srv.ready_line or ""))
+            log(f"synco dump{tag}: {wall:.1f} s ({srv.ready_line})")
+            b = synco_download(cli_exe, token, db_url(conn, db_b), tmp / "synco.log", tmp,
+                               a.timeout)
+            runs["s_imp"].append(b)
+            log(f"synco import{tag}: {b.wall:.1f} s")
+            hwm_end = vm_hwm_mb(srv.proc.pid)
+            tree = srv.sampler.stop() if srv.sampler else None
+            rc = srv.stop()
+            srv_stats.append((hwm_ready, hwm_end, tree, rc))
+            log(f"synco-source exited with code {rc} after SIGTERM")
+        sql.unlink()
+        for k, v in runs.items():
+            if v:
+                r[k] = combine(v)
+        if srv_stats:
+            r["server_hwm_ready"] = max(x[0] or 0 for x in srv_stats)
+            r["server_hwm_end"] = max(x[1] or 0 for x in srv_stats)
+            r["server_tree"] = max(x[2] or 0 for x in srv_stats)
+            r["server_exit"] = ", ".join(sorted({str(x[3]) for x in srv_stats}))
+        if not a.skip_synco:
             if len(sources) > 1:
                 small_mb = a.size_mb * a.flat_fraction
                 s2 = SyncoServer(src_exe, db_url(conn, small), tmp / "synco-source-small.log",
