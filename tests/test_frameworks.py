@@ -4,6 +4,8 @@ describe(), and every bad input. Trees are written into tmp_path by tests/fw_tre
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -411,3 +413,11 @@ def test_the_documented_synco_yaml_works(tmp_path):
     project = local(neos_tree(tmp_path), {"DB_PASSWORD": "pw"})
     assert project.database.database == "shop" and not project.is_public("resources")
     assert set(project.file_sets) == {"uploads", "media", "resources"} and project.skips_table("audit_x")
+
+
+def test_detection_needs_only_the_standard_library_and_pyyaml():
+    code = ("import sys; before = set(sys.modules); from synco_frameworks import detect; "
+            "new = {m.split('.')[0] for m in set(sys.modules) - before} - set(sys.stdlib_module_names); "
+            "print(' '.join(sorted(m for m in new if 'cython' not in m)))")  # PyYAML's C loader
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert {"synco_frameworks", "yaml"} <= set(run.stdout.split()) <= {"synco_frameworks", "synco_source", "yaml", "_yaml"}
