@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
-import signal
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
+from ..common import PREV, SHADOW, no_sigint
 from . import catalog
 from .sql import check_name, connect, failing, qi, query
 
-SHADOW, PREV = "__synco_new", "__synco_prev"
 SESSION = ("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'", "SET SESSION time_zone = '+00:00'",
            "SET SESSION foreign_key_checks = 0", "SET SESSION unique_checks = 0")
 _AUTO_INCREMENT = re.compile(r"\) ENGINE=.*? AUTO_INCREMENT=(\d+)", re.S)
@@ -30,19 +27,6 @@ def _charset(conn, db: str) -> tuple[str, str]:
 
 def _charset_sql(charset: tuple[str, str]) -> str:
     return f"CHARACTER SET {charset[0]} COLLATE {charset[1]}"
-
-
-@contextlib.contextmanager
-def no_sigint() -> Iterator[None]:
-    """Ignore Ctrl-C inside the block (main thread only), so a swap cannot stop half-way."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 class Swap:

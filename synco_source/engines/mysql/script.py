@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from ...errors import DatabaseError, LocalIOError
+from ...errors import DatabaseError
+from ..common import ScriptFile
 from .sql import qi, qs
 
 HEADER = b"""-- synco SQL script (MySQL/MariaDB); load with: mariadb dbname < this.sql
@@ -28,21 +29,12 @@ SET UNIQUE_CHECKS=@SYNCO_OLD_UNIQUE_CHECKS;
 """
 
 
-class SqlWriter:
+class SqlWriter(ScriptFile):
     """Writes the script to a binary file object; abort() leaves deleting the file to the caller."""
 
     def __init__(self, fileobj: BinaryIO) -> None:
-        self.out = fileobj
+        super().__init__(fileobj)
         self.schema: dict | None = None
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.out.write(data)
-        except OSError as exc:
-            raise LocalIOError(f"cannot write the SQL script: {exc}") from None
-
-    def _text(self, text: str) -> None:
-        self._write(text.encode("utf-8", "surrogateescape"))
 
     def describe_target(self) -> int:
         return 0
@@ -74,10 +66,7 @@ class SqlWriter:
                        f"SET SESSION SQL_MODE = {qs(obj['sql_mode'])};;\n{obj['create']};;\n")
         self._write(b"SET SESSION SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';;\nDELIMITER ;\n")
         self._write(FOOTER)
-        try:
-            self.out.flush()
-        except OSError as exc:
-            raise LocalIOError(f"cannot write the SQL script: {exc}") from None
+        self._flush()
 
     def abort(self) -> None:
         """Nothing to undo: the caller deletes the partial file."""

@@ -7,30 +7,13 @@ are any, naming how many and which applications, so nothing changes.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import threading
-from collections.abc import Iterator
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
+from ..common import PREV, SHADOW, no_sigint
 from .sql import check_name, connect, connect_maintenance, copy_from, failing, qi, ql, query, set_encoding
 
-SHADOW, PREV = "__synco_new", "__synco_prev"
 LOAD_SETTINGS = ("SET check_function_bodies = false", "SET client_min_messages = warning")
-
-
-@contextlib.contextmanager
-def no_sigint() -> Iterator[None]:
-    """Ignore Ctrl-C inside the block (main thread only), so a swap cannot stop half-way."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def exists(conn, name: str) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from ...errors import DatabaseError, LocalIOError
+from ...errors import DatabaseError
+from ..common import ScriptFile
 from .load import LOAD_SETTINGS
 from .sql import SESSION, copy_from, ql
 
@@ -12,22 +13,13 @@ HEADER = "-- synco SQL script (PostgreSQL); load into an empty database with: ps
          "\\set ON_ERROR_STOP on\n"
 
 
-class SqlWriter:
+class SqlWriter(ScriptFile):
     """Writes the script to a binary file object; abort() leaves deleting the file to the caller."""
 
     def __init__(self, fileobj: BinaryIO) -> None:
-        self.out = fileobj
+        super().__init__(fileobj)
         self.schema: dict | None = None
         self._copy: dict[str, bytes] = {}
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.out.write(data)
-        except OSError as exc:
-            raise LocalIOError(f"cannot write the SQL script: {exc}") from None
-
-    def _text(self, text: str) -> None:
-        self._write(text.encode("utf-8"))
 
     def _statements(self, objs: list[dict]) -> None:
         for obj in objs:
@@ -60,10 +52,7 @@ class SqlWriter:
         self._text("\nSET client_encoding = 'UTF8';\n")
         self._statements(self.schema["post"])
         self._text("\n-- end of synco SQL script\n")
-        try:
-            self.out.flush()
-        except OSError as exc:
-            raise LocalIOError(f"cannot write the SQL script: {exc}") from None
+        self._flush()
 
     def abort(self) -> None:
         """Nothing to undo: the caller deletes the partial file."""
