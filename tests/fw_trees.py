@@ -33,11 +33,15 @@ http:
   baseUri: 'https://flow.example/'
 resource:
   storages:
-    s: { storage: 'Neos\\Flow\\ResourceManagement\\Storage\\WritableFileSystemStorage', storageOptions: { path: '$PWD/Data/Persistent/Resources/' } }
+    s:
+      storage: 'Neos\\Flow\\ResourceManagement\\Storage\\WritableFileSystemStorage'
+      storageOptions: { path: '$PWD/Data/Persistent/Resources/' }
   collections:
     persistent: { storage: s, target: t }
   targets:
-    t: { target: 'Neos\\Flow\\ResourceManagement\\Target\\FileSystemSymlinkTarget', targetOptions: { path: '$PWD/Web/_Resources/Persistent/' } }
+    t:
+      target: 'Neos\\Flow\\ResourceManagement\\Target\\FileSystemSymlinkTarget'
+      targetOptions: { path: '$PWD/Web/_Resources/Persistent/' }
 YAML
 """
 
@@ -57,9 +61,11 @@ def backend(**options) -> str:
 
 
 def neos_tree(root: Path, settings: dict[str, str] | None = None, stand_in: bool = False) -> Path:
+    if settings is None:
+        settings = {"Configuration/Settings.yaml": backend(dbname="neos")}
     write(root, {"flow": FLOW_STAND_IN if stand_in else "#!/usr/bin/env php\n",
                  "Web/index.php": "<?php\n", "Data/Persistent/Resources/a/b/c/d/abcd": "x" * 10,
-                 **(settings if settings is not None else {"Configuration/Settings.yaml": backend(dbname="neos")})})
+                 **settings})
     (root / "Configuration").mkdir(exist_ok=True)
     (root / "flow").chmod(0o755)
     return root

@@ -106,11 +106,12 @@ def database(settings: flowconfig.Settings) -> DatabaseUrl:
     try:
         port = int(options.get("port") or dburl.DEFAULT_PORTS[engine])
     except (TypeError, ValueError):
-        raise fail("port", f"is {options.get('port')!r}, not a number", "write the port as a number") from None
+        raise fail("port", f"is {options.get('port')!r}, not a number",
+                   "write the port as a number") from None
     socket = str(options.get("unixSocket") or "")
     charset = options.get("charset")
-    return DatabaseUrl(engine=engine, host=str(options.get("host") or ("localhost" if socket else "127.0.0.1")),
-                       port=port, user=str(options.get("user") or ""),
+    host = str(options.get("host") or ("localhost" if socket else "127.0.0.1"))
+    return DatabaseUrl(engine=engine, host=host, port=port, user=str(options.get("user") or ""),
                        password=_text(options.get("password")), database=str(options["dbname"]),
                        socket=socket, params=(("charset", str(charset)),) if charset else ())
 
@@ -140,7 +141,8 @@ def _resources(project: Project, settings: flowconfig.Settings, ctx: Context) ->
     target_path = ctx.path(str(_mapping(target.get("targetOptions")).get("path") or "/"))
     if target_class in FILESYSTEM_TARGETS and target_path.is_relative_to(ctx.root / "Web"):
         project.public_sets.add(RESOURCES)
-    where = "public, published to " + ctx.rel(target_path) if RESOURCES in project.public_sets else "not public"
+    public = RESOURCES in project.public_sets
+    where = f"public, published to {ctx.rel(target_path)}" if public else "not public"
     project.notes.append(f"file set {RESOURCES}: {ctx.rel(folder)} ({where})")
 
 

@@ -58,7 +58,9 @@ class _Reader:
         self.toks, self.name, self.i = toks, name, 0
 
     def peek(self) -> tuple[str, str, int]:
-        return self.toks[self.i] if self.i < len(self.toks) else ("end", "", self.toks[-1][2] if self.toks else 1)
+        if self.i < len(self.toks):
+            return self.toks[self.i]
+        return ("end", "", self.toks[-1][2] if self.toks else 1)
 
     def take(self, *expected: str) -> tuple[str, str, int]:
         tok = self.peek()

@@ -18,7 +18,7 @@ from pathlib import Path
 from synco_source.dburl import DatabaseUrl
 from synco_source.errors import UsageError
 
-from . import doctrine, dotenv, phparray
+from . import doctrine, dotenv, phparray, yamlfile
 from .base import Context, Project
 
 NAME = "symfony"
@@ -50,11 +50,7 @@ class Env:
 
 
 def _read(root: Path, name: str) -> str:
-    try:
-        return (root / name).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise UsageError(f"cannot read {name}: {reason}", hint="check that it is readable by this user") from None
+    return yamlfile.read_text(root / name, name)
 
 
 def resolve_env(root: Path, real: Mapping[str, str], default_env: str) -> Env:
@@ -116,11 +112,12 @@ class Symfony:
         project.notes += [f"Symfony, APP_ENV {app_env} (from {env.where('APP_ENV')})",
                           f"environment: {read} (the real environment wins)"]
         if ctx.side == "source" and app_env != "prod":
-            project.notes.append(f"APP_ENV is {app_env}, not prod: set APP_ENV=prod if the server runs in prod")
+            project.notes.append(f"APP_ENV is {app_env}, not prod: "
+                                 "set APP_ENV=prod if the server runs in prod")
         if ctx.want_database:
             project.database = database(env)
             project.notes.append(f"database from DATABASE_URL in {env.where('DATABASE_URL')}"
-                                 if project.database else "no DATABASE_URL in the environment or the .env files")
+                                 if project.database else "no DATABASE_URL in the environment or .env files")
         project.base_url = env.get("DEFAULT_URI") or None
         for name, folder, public in UPLOADS:
             if ctx.side == "local" or (ctx.root / folder).is_dir():

@@ -31,10 +31,9 @@ Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|Tru
                              list("tTfF"))
 Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"),
                              list("-+0123456789"))
-Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
+_FLOAT = (r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+(?=[eE]))(?:[eE][-+]?[0-9]+)?"
+          r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(_FLOAT), list("-+0123456789."))
 
 
 def parse(text: str, name: str) -> object:
@@ -50,12 +49,16 @@ def parse(text: str, name: str) -> object:
         raise UsageError(f"{name}: invalid YAML: {exc}", hint=f"fix the YAML syntax in {name}") from None
 
 
-def load(path: Path, name: str) -> object:
-    """Read and parse one YAML file; ``name`` is how messages call it (relative to the project)."""
+def read_text(path: Path, name: str) -> str:
+    """A configuration file's text; ``name`` is how messages call it (relative to the project)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise UsageError(f"cannot read {name}: {reason}",
                          hint="check that the file exists and is readable by this user") from None
-    return parse(text, name)
+
+
+def load(path: Path, name: str) -> object:
+    """Read and parse one YAML file."""
+    return parse(read_text(path, name), name)
