@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fw_cases import ENV_LAYERS, SYMFONY_BAD, SYNCO_YAML_BAD
 from fw_trees import SYNCO_YAML, backend, error, local, neos_tree, source, symfony_tree, url, write
 from synco_frameworks import generic, neos
 from synco_frameworks.detect import describe, detect, find_php, require_database, resolve
@@ -189,24 +190,7 @@ def test_flow_bad_settings(tmp_path, settings, env, expected):
 
 # --- Symfony: the .env layers -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("files, env, expected, origin", [
-    ({".env": url("env")}, {}, "env", ".env"),
-    ({".env.dist": url("dist")}, {}, "dist", ".env.dist"),
-    ({".env": url("env"), ".env.dist": url("dist")}, {}, "env", ".env"),
-    ({".env": url("env"), ".env.local": url("local")}, {}, "local", ".env.local"),
-    ({".env": url("env"), ".env.local": url("local"), ".env.prod": url("prod")}, {}, "prod", ".env.prod"),
-    ({".env": url("env"), ".env.prod": url("prod"), ".env.prod.local": url("prodlocal")}, {}, "prodlocal",
-     ".env.prod.local"),
-    ({".env": url("env"), ".env.dev": url("dev")}, {}, "env", ".env"),  # the server defaults to prod
-    ({".env": "APP_ENV=dev\n" + url("env"), ".env.dev": url("dev")}, {}, "dev", ".env.dev"),
-    ({".env": url("env"), ".env.local": "APP_ENV=staging\n", ".env.staging": url("staging")}, {}, "staging",
-     ".env.staging"),
-    ({".env": url("env"), ".env.local": url("local"), ".env.test": url("test")}, {"APP_ENV": "test"}, "test",
-     ".env.test"),
-    ({".env": url("env"), ".env.local": url("local")}, {"APP_ENV": "test"}, "env", ".env"),  # no .env.local
-    ({".env": url("env"), ".env.prod.local": url("prodlocal")},
-     {"DATABASE_URL": "mysql://app@127.0.0.1/real"}, "real", "the environment"),
-])
+@pytest.mark.parametrize("files, env, expected, origin", ENV_LAYERS)
 def test_symfony_env_layers_and_precedence(tmp_path, files, env, expected, origin):
     project = source(symfony_tree(tmp_path, files), env)
     assert project.database.database == expected
@@ -285,20 +269,7 @@ def test_symfony_detected_through_composer_json_and_upload_sets(tmp_path):
     assert source(symfony_tree(tmp_path / "nodb")).database is None
 
 
-@pytest.mark.parametrize("files, expected", [
-    ({".env": "DATABASE_URL=mysql://u:p@h:3306/\n"},
-     ".env: DATABASE_URL mysql://u@h:3306/ names no database"),
-    ({".env": url("x"), ".env.local": "DATABASE_URL=mysql://u:p@h/?serverVersion=8\n"},
-     ".env.local: DATABASE_URL mysql://u@h:3306/ names no database"),
-    ({".env": 'DATABASE_URL="sqlite:///%kernel.project_dir%/var/data.db"\n'},
-     ".env: DATABASE_URL: SQLite databases are not supported yet"),
-    ({".env": "DATABASE_URL=oracle://u:p@h/x\n"}, ".env: DATABASE_URL: unsupported database URL (oracle)"),
-    ({".env": "A=1\nB = 2\n"}, ".env, line 2: whitespace after the variable name B"),
-    ({".env": "A=two words\n"}, ".env, line 1: a value containing spaces must be surrounded by quotes"),
-    ({".env": "A=1\nB=\"open\n\n"}, ".env, line 2: missing quote to end the value"),
-    ({".env": "A=${B\n"}, ".env, line 1: unclosed braces on variable expansion"),
-    ({"composer.json": '{"require": }'}, "composer.json, line 1: invalid JSON"),
-])
+@pytest.mark.parametrize("files, expected", SYMFONY_BAD)
 def test_symfony_bad_configuration(tmp_path, files, expected):
     symfony_tree(tmp_path, files, bundles="composer.json" not in files)
     exc = error(source, tmp_path)
@@ -347,22 +318,7 @@ def test_framework_key_settles_an_ambiguous_tree(tmp_path):
     assert source(tmp_path).framework == "generic"
 
 
-@pytest.mark.parametrize("text, env, expected", [
-    ("database: [\n", {}, "synco.yaml, line 2: invalid YAML"),
-    ("- 1\n", {}, "synco.yaml: the top level must be a mapping"),
-    ("databse: mysql://u@h/x\n", {}, "synco.yaml: unknown key 'databse'"),
-    ("framework: drupal\n", {}, "synco.yaml: framework: 'drupal' is not known"),
-    ("database: {url: 'mysql://u:${DB_PASSWORD}@h/x'}\n", {},
-     "synco.yaml: database.url: ${DB_PASSWORD} is not set"),
-    ("database: {url: 'mysql://u@h/'}\n", {}, "synco.yaml: database.url names no database"),
-    ("database: {url: 'sqlite:///var/data.db'}\n", {},
-     "synco.yaml: database.url: SQLite databases are not supported"),
-    ("database: {host: h}\n", {}, "synco.yaml: database: must be a mapping with the key 'url'"),
-    ("files: {db: x}\n", {}, "synco.yaml: files.db: is not a valid set name"),
-    ("files: {up: {path: x, public: maybe}}\n", {}, "synco.yaml: files.up.public: must be true or false"),
-    ("files: {up: {public: true}}\n", {}, "synco.yaml: files.up: no path, and no such set was detected"),
-    ("exclude: audit\n", {}, "synco.yaml: exclude: must be a list of table names"),
-])
+@pytest.mark.parametrize("text, env, expected", SYNCO_YAML_BAD)
 def test_synco_yaml_bad_input(tmp_path, text, env, expected):
     write(tmp_path, {"synco.yaml": text})
     exc = error(source, tmp_path, env)
