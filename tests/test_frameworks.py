@@ -291,6 +291,18 @@ def test_synco_yaml_overrides_a_framework(tmp_path):
     assert project.skips_table("neos_media_domain_model_thumbnail")
     assert source(tmp_path, {"DB_PASSWORD": "pw"}, all_data=True).skip_table_data == ["cache_items"]
     assert "database from synco.yaml (database.url)" in project.notes
+    assert project.public_url(tmp_path / "Web/_synco") == "https://override.example/_synco/"
+
+
+def test_public_url_of_a_folder_in_the_web_root(tmp_path):
+    symfony_tree(tmp_path, {".env": url("shop") + "DEFAULT_URI=https://shop.example/app\n"})
+    project = source(tmp_path)
+    assert project.public_url(tmp_path / "public/_synco") == "https://shop.example/app/_synco/"
+    assert project.public_url(tmp_path / "public") == "https://shop.example/app/"
+    assert project.public_url(tmp_path / "var/_synco") is None
+    assert source(neos_tree(tmp_path / "neos")).public_url(tmp_path / "neos/Web/x") is None  # no baseUri
+    write(tmp_path, {"synco.yaml": "web_root: var\n"})
+    assert source(tmp_path).public_url(tmp_path / "var/_synco") == "https://shop.example/app/_synco/"
 
 
 def test_synco_yaml_database_replaces_broken_framework_settings(tmp_path):

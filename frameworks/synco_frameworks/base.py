@@ -30,6 +30,7 @@ class Project:
     file_sets: dict[str, Path] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # human lines: where each setting came from
     base_url: str | None = None  # the application's public URL, when its configuration has one
+    web_root: Path | None = None  # the folder the web server serves at base_url (Web/, public/)
     public_sets: set[str] = field(default_factory=set)  # file sets the web server also serves
     skip_table_data: list[str] = field(default_factory=list)  # names or fnmatch patterns
     post_import: list[list[str]] = field(default_factory=list)  # argv lists, run in root
@@ -42,6 +43,17 @@ class Project:
     def skips_table(self, table: str) -> bool:
         """True when the rows of ``table`` stay behind (its structure is still copied)."""
         return any(fnmatch.fnmatchcase(table, pattern) for pattern in self.skip_table_data)
+
+    def public_url(self, folder: Path) -> str | None:
+        """The URL of ``folder`` (e.g. a --publish-dir) when it lies in the web root and the base
+        URL is known; None otherwise."""
+        if not self.base_url or self.web_root is None:
+            return None
+        folder, web_root = Path(folder).resolve(), self.web_root.resolve()
+        if not folder.is_relative_to(web_root):
+            return None
+        rel = folder.relative_to(web_root).as_posix()
+        return self.base_url.rstrip("/") + "/" + ("" if rel == "." else rel + "/")
 
     def post_import_lines(self) -> list[str]:
         """The post-import commands as shell lines, for printing."""

@@ -4,7 +4,8 @@
 framework: neos            # force a framework (or "generic") instead of detecting one
 database:
   url: mysql://app:${DB_PASSWORD}@127.0.0.1/shop   # ${VAR} and ${VAR:-default} from the environment
-base_url: https://shop.example.com/
+base_url: https://shop.example.com/       # the URL web_root is served at
+web_root: public                          # (default: the framework's, Web/ or public/)
 files:
   uploads: public/uploads                 # NAME: PATH
   media: {path: var/media, public: false}
@@ -29,7 +30,7 @@ from .base import Context, Project
 from .generic import RESERVED, SET_NAME_RE
 
 NAMES = ("synco.yaml", ".synco.yaml")
-KEYS = ("base_url", "database", "exclude", "files", "framework", "skip_table_data")
+KEYS = ("base_url", "database", "exclude", "files", "framework", "skip_table_data", "web_root")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -45,6 +46,7 @@ class Config:
     framework: str | None = None
     database_url: str | None = None
     base_url: str | None = None
+    web_root: str | None = None
     files: dict[str, FileSpec | None] = field(default_factory=dict)  # None removes a set
     skip_table_data: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
@@ -79,6 +81,7 @@ def load(root: Path, env: Mapping[str, str]) -> Config | None:
         framework=reader.string(data, "framework"),
         database_url=reader.database(data.get("database")),
         base_url=reader.string(data, "base_url"),
+        web_root=reader.string(data, "web_root"),
         files=reader.files(data.get("files")),
         skip_table_data=reader.names(data, "skip_table_data"),
         exclude=reader.names(data, "exclude"),
@@ -173,6 +176,8 @@ def apply(config: Config, project: Project, ctx: Context) -> None:
         project.notes.append(f"database from {config.name} (database.url)")
     if config.base_url:
         project.base_url = config.base_url
+    if config.web_root:
+        project.web_root = ctx.path(config.web_root)
     _apply_files(config, project, ctx)
     project.skip_table_data += [t for t in config.skip_table_data if t not in project.skip_table_data]
     if config.skip_table_data:

@@ -66,7 +66,7 @@ class Neos:
     def project(self, ctx: Context) -> Project:
         context = flowconfig.context_name(ctx)
         settings, notes = flowconfig.settings(ctx, context)
-        project = Project(framework=NAME, root=ctx.root, context=context)
+        project = Project(framework=NAME, root=ctx.root, context=context, web_root=ctx.root / "Web")
         project.notes += [f"Neos/Flow, FLOW_CONTEXT {context}", f"settings {settings.source}", *notes]
         if ctx.want_database:
             project.database = database(settings)

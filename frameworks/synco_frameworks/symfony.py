@@ -107,7 +107,7 @@ class Symfony:
     def project(self, ctx: Context) -> Project:
         env = resolve_env(ctx.root, ctx.env, DEFAULT_ENV[ctx.side])
         app_env = env.get("APP_ENV") or ""
-        project = Project(framework=NAME, root=ctx.root, context=app_env)
+        project = Project(framework=NAME, root=ctx.root, context=app_env, web_root=ctx.root / "public")
         read = ", ".join(env.files) or "no .env files"
         project.notes += [f"Symfony, APP_ENV {app_env} (from {env.where('APP_ENV')})",
                           f"environment: {read} (the real environment wins)"]
