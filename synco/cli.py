@@ -52,6 +52,37 @@ def _local_db(value: Optional[str], required: bool) -> Optional[dburl.DatabaseUr
     return None
 
 
+def _local_project(db_url: Optional[str], files_dir: list[str], need_db: bool):
+    """The local instance: detected from the project in this folder (options win), or given by
+    the options alone where this folder is no project."""
+    from synco_frameworks import detect, generic
+
+    root = Path.cwd()
+    if detect.detectable(root):
+        return detect.resolve(root, side="local", db_url=db_url, file_specs=files_dir,
+                              need_db=need_db)
+    project = generic.project(root, None, files_dir, need_db=False)
+    project.database = _local_db(db_url, False) if need_db else None
+    return project
+
+
+def _after_import(project, ui: UI) -> None:
+    """Run the framework's post-import commands, or say which to run."""
+    import subprocess
+
+    if not project.post_import:
+        return
+    if not project.post_import_runnable:
+        for line in project.post_import_lines():
+            ui.info(f"now run: {line}")
+        return
+    for argv, line in zip(project.post_import, project.post_import_lines()):
+        ui.info(f"running {line}")
+        run = subprocess.run(argv, cwd=project.root)
+        if run.returncode:
+            ui.warn(f"{line} exited with {run.returncode}; run it again by hand")
+
+
 @app.command()
 def download(
     token: str = typer.Argument(..., help="The token printed by synco-source."),
@@ -67,14 +98,14 @@ def download(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
 ) -> None:
     """Download a session published by synco-source and import it locally."""
-    from synco_frameworks.generic import parse_file_sets
-
     from .download import DownloadOptions, download as run_download
 
     ui = UI(assume_yes=yes, quiet=quiet)
     with edge(ui):
-        opts = DownloadOptions(token=token, db_url=None if output else _local_db(db_url, False),
-                               file_dirs=parse_file_sets(files_dir, Path.cwd()),
+        project = _local_project(db_url, files_dir, need_db=output is None)
+        if project.framework != "generic":
+            ui.info(f"local {project.framework} project in {project.root}")
+        opts = DownloadOptions(token=token, db_url=project.database, file_dirs=project.file_sets,
                                only=only, output=output)
         summary = run_download(opts, ui)
         if summary.tables:
@@ -84,6 +115,24 @@ def download(
             ui.info(f"files: {summary.files_written} written, {summary.files_present} already "
                     f"up to date")
         ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB downloaded")
+        if summary.tables and output is None:
+            _after_import(project, ui)
+
+
+@app.command()
+def detect(
+    db_url: Optional[str] = typer.Option(None, "--db-url", help="Local database URL, overriding "
+                                         "what is detected."),
+    files_dir: list[str] = typer.Option([], "--files-dir", metavar="NAME=PATH",
+                                        help="Local folder for file set NAME (repeatable)."),
+) -> None:
+    """Show what synco finds in the project in this folder (no passwords)."""
+    from synco_frameworks.detect import describe
+
+    ui = UI()
+    with edge(ui):
+        for line in describe(_local_project(db_url, files_dir, need_db=True)):
+            typer.echo(line)
 
 
 @app.command()

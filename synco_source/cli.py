@@ -71,36 +71,69 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--base-url", help="public URL of --publish-dir")
     serve.add_argument("--ttl", default="3h", help="remove everything after this long (default 3h)")
     serve.add_argument("--keep", action="store_true", help="do not remove what was published on exit")
+    serve.add_argument("--all", action="store_true", help="publish everything: no smart exclusions "
+                       "(e.g. Neos event log and thumbnail rows)")
     serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help=argparse.SUPPRESS)
     serve.set_defaults(func=cmd_serve)
+    detect = sub.add_parser("detect", help="show what would be published from this folder "
+                            "(no passwords)")
+    detect.add_argument("--db-url", help="database URL, overriding what is detected")
+    detect.add_argument("--no-db", action="store_true", help="file sets only")
+    detect.add_argument("--files", action="append", default=[], metavar="NAME=PATH",
+                        help="a folder to publish as file set NAME (repeatable)")
+    detect.add_argument("--all", action="store_true", help="no smart exclusions")
+    detect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)
+    detect.set_defaults(func=cmd_detect)
     version = sub.add_parser("version", help="print the version")
     version.set_defaults(func=lambda args: print(f"{PROG} {__version__}") or 0)
     return parser
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    from synco_frameworks import generic
+def find_project(args: argparse.Namespace):
+    """The application in this folder: detected, with the command line's options winning."""
+    from synco_frameworks import detect
 
+    project = detect.resolve(Path.cwd(), side="source", db_url=args.db_url, file_specs=args.files,
+                             need_db=not args.no_db, all_data=args.all)
+    if not args.no_db:
+        detect.require_database(project)
+    return project
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from synco_frameworks.detect import describe
+
+    for line in describe(find_project(args)):
+        print(line)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     from .http import SessionServer
     from .produce import Plan, produce
     from .session import Session
 
     ttl = parse_duration(args.ttl)
     host, port = parse_listen(args.listen)
-    if args.publish_dir:
-        if not args.base_url:
-            raise UsageError("--publish-dir needs --base-url", hint="the public URL of that folder")
-        if not re.match(r"^https?://[^/\s]+", args.base_url):
-            raise UsageError(f"--base-url {args.base_url!r} is not an http(s) URL")
-        if not args.publish_dir.is_dir():
-            raise UsageError(f"--publish-dir {args.publish_dir} is not a folder")
-    project = generic.project(Path.cwd(), args.db_url, args.files, need_db=not args.no_db)
+    if args.publish_dir and not args.publish_dir.is_dir():
+        raise UsageError(f"--publish-dir {args.publish_dir} is not a folder")
+    if args.base_url and not re.match(r"^https?://[^/\s]+", args.base_url):
+        raise UsageError(f"--base-url {args.base_url!r} is not an http(s) URL")
+    project = find_project(args)
     if project.database is None and not project.file_sets:
         raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
+    for note in project.notes:
+        say(note)
     server = private = None
     if args.publish_dir:
-        parent, base_url = args.publish_dir, args.base_url
+        base_url = args.base_url or project.public_url(args.publish_dir)
+        if not base_url:
+            raise UsageError("--publish-dir needs --base-url here",
+                             hint="the public URL of that folder (the application's base URL "
+                                  "is not configured, or the folder is outside its web root)")
+        parent = args.publish_dir
     else:
         try:
             server = SessionServer((host, port), Path(), "")
@@ -122,7 +155,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.start()
             say(f"serving on port {server.server_address[1]}; the token points at {session.token.url}")
         print(f"synco download {session.token.encode()}", flush=True)
-        plan = Plan(database=project.database, file_sets=project.file_sets)
+        plan = Plan(database=project.database, file_sets=project.file_sets,
+                    skip_table_data=project.skips_table)
         failed = None
         try:
             produce(session, plan, say)

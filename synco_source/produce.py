@@ -21,6 +21,7 @@ class Plan:
 
     database: DatabaseUrl | None = None
     file_sets: dict[str, Path] = field(default_factory=dict)
+    skip_table_data: Callable[[str], bool] = lambda table: False
 
 
 class Progress:
@@ -40,12 +41,16 @@ class Progress:
             self.session.publish_meta("dumping", progress=dict(self.info))
 
 
-def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress) -> dict:
+def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress,
+                  skip: Callable[[str], bool]) -> dict:
     with engines.dumper(url) as dumper:
         schema = dumper.schema()
         names = dumper.tables()
         tables = []
         for number, table in enumerate(names, 1):
+            if skip(table):
+                tables.append({"name": table, "rows": 0, "chunks": [], "skipped": True})
+                continue
             progress.update(force=True, step="database", table=table, tables_done=number - 1,
                             tables=len(names))
             futures, rows = [], 0
@@ -66,10 +71,13 @@ def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[di
     with ChunkStore(session) as store:
         if plan.database is not None:
             say(f"dumping database {plan.database.database} from {plan.database.redacted}")
-            body = dump_database(plan.database, store, progress)
+            body = dump_database(plan.database, store, progress, plan.skip_table_data)
             sets.append(_publish_manifest(session, DB_SET, "database", body))
             rows = sum(t["rows"] for t in body["tables"])
             say(f"database: {len(body['tables'])} tables, {rows} rows")
+            left_out = [t["name"] for t in body["tables"] if t.get("skipped")]
+            if left_out:
+                say(f"rows left out (use --all to include them): {', '.join(left_out)}")
         for name, root in plan.file_sets.items():
             say(f"indexing file set {name} in {root}")
             progress.update(force=True, step="files", set=name)

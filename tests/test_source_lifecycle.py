@@ -38,16 +38,20 @@ def test_keep_leaves_the_session(shop, tmp_path):
 
 
 def test_bad_options_are_one_line(tmp_path):
+    import os
     import subprocess
     import sys
     for args, needle in [(["--ttl", "soon"], "bad duration"),
                          (["--listen", "nowhere"], "bad --listen"),
-                         (["--publish-dir", str(tmp_path)], "needs --base-url"),
+                         (["--no-db", "--files", f"f={tmp_path}", "--publish-dir", str(tmp_path)],
+                          "needs --base-url"),
+                         ([], "no known framework"),
                          (["--db-url", "sqlite:///x.db"], "SQLite"),
                          (["--db-url", "mysql://root@127.0.0.1/"], "names no database"),
                          (["--no-db"], "nothing to publish")]:
         run = subprocess.run([sys.executable, "-m", "synco_source.cli", "serve", *args],
-                             capture_output=True, text=True, timeout=30)
+                             capture_output=True, text=True, timeout=30, cwd=tmp_path,
+                             env={k: v for k, v in os.environ.items() if k != "SYNCO_DB_URL"})
         assert run.returncode == 2, (args, run.stderr)
         assert run.stdout == ""
         errors = [l for l in run.stderr.splitlines() if l.startswith("synco-source: error:")]
