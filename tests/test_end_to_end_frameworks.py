@@ -1,0 +1,100 @@
+"""A round trip per framework with no settings on the command line: synco-source serve in the
+application's folder on the "server", synco download in the developer's checkout."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from dbfixtures import mysql_connect, mysql_fingerprint
+from e2e import make_files, tree
+from fw_trees import backend, neos_tree, symfony_tree
+from sourceproc import Source, synco
+
+NEOS_SKIPPED = ("neos_neos_eventlog_domain_model_event", "neos_media_domain_model_thumbnail")
+
+
+def neos_tables(url) -> None:
+    conn = mysql_connect(url, url.database)
+    with conn.cursor() as cur:
+        for table in NEOS_SKIPPED:
+            cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, payload TEXT)")
+            cur.execute(f"INSERT INTO {table} SELECT seq, REPEAT('x', 100) FROM seq_1_to_500")
+    conn.close()
+
+
+def row_counts(url) -> dict[str, int]:
+    conn = mysql_connect(url, url.database)
+    with conn.cursor() as cur:
+        counts = {}
+        for table in NEOS_SKIPPED + ("customer",):
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            counts[table] = cur.fetchone()[0]
+    conn.close()
+    return counts
+
+
+def without_php() -> dict:
+    return {"PATH": "/usr/bin:/bin", "PHP": ""}
+
+
+def test_symfony_round_trip_from_env_files(shop, mysql_db, tmp_path):
+    server = symfony_tree(tmp_path / "server", {
+        ".env": "APP_ENV=dev\nDATABASE_URL=mysql://root@127.0.0.1:3306/nothing_here\n",
+        ".env.prod": f"DATABASE_URL=\"mysql://root@127.0.0.1:3306/{shop.database}?serverVersion=10.11\"\n",
+        ".env.local": "APP_ENV=prod\n"})
+    make_files(server / "public" / "uploads")
+    dst = mysql_db("dst", create=False)
+    laptop = symfony_tree(tmp_path / "laptop", {
+        ".env": "APP_ENV=dev\nDATABASE_URL=mysql://root@127.0.0.1:3306/app\n",
+        ".env.local": f"DATABASE_URL=mysql://root@127.0.0.1:3306/{dst.database}\n"})
+    with Source(["--listen", "127.0.0.1:0"], cwd=server) as source:
+        result = synco("download", source.token, "--yes", cwd=laptop)
+        assert result.code == 0, result.stderr + source.stderr
+    assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
+    assert tree(laptop / "public" / "uploads") == tree(server / "public" / "uploads")
+    assert "local symfony project" in result.stderr
+
+
+def test_neos_round_trip_with_smart_exclusions(shop, mysql_db, tmp_path, monkeypatch):
+    neos_tables(shop)
+    server = neos_tree(tmp_path / "server", {
+        "Configuration/Settings.yaml": backend(driver="pdo_mysql", host="localhost", dbname="wrong"),
+        "Configuration/Production/Settings.yaml": backend(
+            host="127.0.0.1", port=3306, dbname=shop.database, user="root", password="''")})
+    resources = server / "Data" / "Persistent" / "Resources"
+    (resources / "1" / "2" / "3" / "4").mkdir(parents=True)
+    (resources / "1" / "2" / "3" / "4" / ("1234" + "0" * 36)).write_bytes(os.urandom(50_000))
+    dst = mysql_db("dst", create=False)
+    laptop = neos_tree(tmp_path / "laptop", {
+        "Configuration/Development/Settings.yaml": backend(
+            driver="pdo_mysql", host="127.0.0.1", dbname=dst.database, user="root", password="''")})
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("PHP", raising=False)
+    with Source(["--listen", "127.0.0.1:0"], cwd=server) as source:
+        result = synco("download", source.token, "--yes", cwd=laptop)
+        assert result.code == 0, result.stderr + source.stderr
+    counts = row_counts(dst)
+    assert counts == {NEOS_SKIPPED[0]: 0, NEOS_SKIPPED[1]: 0, "customer": 20000}
+    assert "rows left out" in source.stderr and NEOS_SKIPPED[0] in source.stderr
+    assert tree(laptop / "Data" / "Persistent" / "Resources") == tree(resources)
+    assert "now run: env FLOW_CONTEXT=Development ./flow resource:publish" in result.stderr
+
+    with Source(["--listen", "127.0.0.1:0", "--all"], cwd=server) as source:
+        again = synco("download", source.token, "--yes", cwd=laptop)
+        assert again.code == 0, again.stderr
+    assert row_counts(dst)[NEOS_SKIPPED[0]] == 500
+    assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
+
+
+def test_detect_commands_show_no_password(tmp_path):
+    server = symfony_tree(tmp_path / "server", {
+        ".env": "DATABASE_URL=mysql://app:s3cret-pw@db.internal:3306/shop\n"})
+    out = subprocess.run([sys.executable, "-m", "synco_source.cli", "detect"], cwd=server,
+                         capture_output=True, text=True, env={**without_php()})
+    assert out.returncode == 0, out.stderr
+    assert "framework: symfony" in out.stdout and "database shop on db.internal:3306" in out.stdout
+    assert "s3cret" not in out.stdout + out.stderr
+    local = synco("detect", cwd=server)
+    assert local.code == 0 and "framework: symfony" in local.stdout and "s3cret" not in local.stdout
