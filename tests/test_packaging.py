@@ -332,3 +332,175 @@ def test_noexec_tmpdir_fails_and_another_tmpdir_helps(built, noexec_tmp, tmp_pat
     env["TMPDIR"] = str(other)
     run = subprocess.run([str(SERVER), "--version"], capture_output=True, text=True, env=env)
     assert run.returncode == 0 and run.stdout.strip() == f"synco-source {__version__}", run
+
+
+# ---------------------------------------------------------------------------------------------
+# install.sh, served with dist/ from a local web server and run as a user runs it
+
+INSTALL = REPO / "install.sh"
+VERSION = f"v{__version__}"
+BAD_VERSION = "v0.0.1"  # published with a binary that does not match its SHA256SUMS
+
+
+@pytest.fixture(scope="module")
+def release(built, tmp_path_factory):
+    """A web server at 127.0.0.1 with install.sh, <version>/, latest/ and a tampered release."""
+    from sourceproc import StaticServer
+
+    root = tmp_path_factory.mktemp("releases")
+    (root / "install.sh").write_bytes(INSTALL.read_bytes())
+    for name in (VERSION, "latest"):
+        (root / name).mkdir()
+        for path in (SERVER, CLIENT, DIST / "SHA256SUMS"):
+            (root / name / path.name).symlink_to(path)
+    bad = root / BAD_VERSION
+    bad.mkdir()
+    (bad / "SHA256SUMS").symlink_to(DIST / "SHA256SUMS")
+    (bad / SERVER.name).write_bytes(SERVER.read_bytes() + b"\0")
+    with StaticServer(root) as server:
+        yield server.url.rstrip("/")
+
+
+def user_env(tmp_path, url: str, **extra) -> dict:
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {"PATH": os.environ["PATH"], "HOME": str(home), "SYNCO_DOWNLOAD_URL": url,
+           "LANG": "C.UTF-8"}
+    env.update(extra)
+    return env
+
+
+def piped(url: str, args: str, fetcher: str = "curl -fsSL") -> list[str]:
+    return ["sh", "-c", f"{fetcher} {url}/install.sh | sh -s - {args}"]
+
+
+def installer(cmd, tmp_path, env) -> subprocess.CompletedProcess:
+    work = tmp_path / "cwd"
+    work.mkdir(exist_ok=True)
+    return subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_install_script_is_posix_sh():
+    assert subprocess.run(["sh", "-n", str(INSTALL)]).returncode == 0
+    import shutil
+
+    need(shutil.which("shellcheck") is not None, "shellcheck (apt-get install shellcheck)")
+    run = subprocess.run(["shellcheck", "-s", "sh", str(INSTALL), str(REPO / "build" / "build.sh")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+
+
+def test_install_then_serve_a_real_dump(release, tmp_path, databases):
+    """curl | sh: the latest release, then a given version that serves; the venv's client
+    downloads it into a fresh database."""
+    import shutil
+
+    need(shutil.which("curl") is not None, "curl")
+    env = user_env(tmp_path, release)
+    run = installer(piped(release, ""), tmp_path, env)
+    installed = Path(env["HOME"]) / ".local" / "bin" / "synco-source"
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == f"synco-source {__version__}"
+    assert f"{release}/latest/{SERVER.name}" in run.stderr and "SHA-256 checked" in run.stderr
+    assert installed.read_bytes() == SERVER.read_bytes()
+
+    src, dst = databases(fill=True), databases(fill=False)
+    installed.unlink()
+    cmd = piped(release, f"{VERSION} " + " ".join(serve_args(src)))
+    with Serving(cmd, cwd=tmp_path, env=env) as server:
+        download(server.token, dst)
+        assert any(f"{release}/{VERSION}/{SERVER.name}" in line for line in server.lines)
+    assert installed.exists()
+    assert row_counts(dst) == row_counts(src) == {"item": 12345, "note": 3}
+
+
+def test_install_with_wget(release, tmp_path):
+    import shutil
+
+    need(shutil.which("wget") is not None, "wget")
+    bin_dir = tools_without(tmp_path, "curl")
+    env = user_env(tmp_path, release, PATH=str(bin_dir))
+    run = installer(piped(release, f"{__version__} --version", "wget -qO-"), tmp_path, env)
+    assert run.returncode == 0 and run.stdout.strip() == f"synco-source {__version__}", run
+    assert f"/{VERSION}/" in run.stderr  # 1.2.3 is taken as v1.2.3
+
+
+def test_install_refuses_a_checksum_mismatch(release, tmp_path):
+    env = user_env(tmp_path, release)
+    run = installer(piped(release, f"{BAD_VERSION} --version"), tmp_path, env)
+    assert run.returncode == 1
+    assert "error: checksum mismatch" in run.stderr and "nothing was installed" in run.stderr
+    assert not list((Path(env["HOME"]) / ".local" / "bin").iterdir())  # no partial file either
+    assert not run.stdout
+
+
+def test_install_missing_version(release, tmp_path):
+    run = installer(piped(release, "v9.9.9 --version"), tmp_path, user_env(tmp_path, release))
+    assert run.returncode == 1
+    assert "error: synco-source v9.9.9 is not published" in run.stderr and "404" in run.stderr
+
+
+@pytest.mark.parametrize("system, machine, says", [
+    ("Darwin", "arm64", "unsupported platform: macOS"),
+    ("Linux", "aarch64", "unsupported platform: Linux aarch64"),
+    ("FreeBSD", "amd64", "unsupported platform: FreeBSD amd64"),
+])
+def test_install_unsupported_platform(release, tmp_path, system, machine, says):
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "uname").write_text(f'#!/bin/sh\ncase "$1" in -s) echo {system} ;; -m) echo {machine} ;;'
+                                f' *) echo {system} ;; esac\n')
+    (fake / "uname").chmod(0o755)
+    env = user_env(tmp_path, release, PATH=f"{fake}:{os.environ['PATH']}")
+    run = installer(piped(release, VERSION), tmp_path, env)
+    assert run.returncode == 1 and f"error: {says}" in run.stderr, run.stderr
+    assert "pipx install synco" in run.stderr
+    assert not (Path(env["HOME"]) / ".local" / "bin" / "synco-source").exists()
+
+
+def tools_without(tmp_path, *left_out: str) -> Path:
+    """A PATH folder with the tools install.sh uses, except ``left_out``."""
+    import shutil
+
+    folder = tmp_path / ("bin-without-" + "-".join(left_out))
+    folder.mkdir()
+    for tool in ("sh", "uname", "mkdir", "rm", "chmod", "mv", "awk", "cut", "sha256sum", "head",
+                 "sed", "cat", "curl", "wget"):
+        found = shutil.which(tool)
+        if tool not in left_out and found:
+            (folder / tool).symlink_to(found)
+    return folder
+
+
+def test_install_without_curl_or_wget(release, tmp_path):
+    bin_dir = tools_without(tmp_path, "curl", "wget")
+    env = user_env(tmp_path, release, PATH=str(bin_dir))
+    run = installer(["sh", str(INSTALL), VERSION], tmp_path, env)  # a downloaded install.sh
+    assert run.returncode == 1
+    assert "error: neither curl nor wget is installed" in run.stderr, run.stderr
+
+
+def test_install_without_write_permission(release, tmp_path):
+    """HOME and the current folder belong to someone else: a clear error, nothing written."""
+    need(os.geteuid() == 0, "root (to run the installer as another user)")
+    import shutil
+
+    need(shutil.which("setpriv") is not None, "setpriv (util-linux)")
+    tmp_path.chmod(0o755)
+    env = user_env(tmp_path, release)
+    (tmp_path / "cwd").mkdir()
+    cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + piped(release, VERSION)
+    run = installer(cmd, tmp_path, env)
+    assert run.returncode == 1
+    assert "error: no write permission" in run.stderr and "SYNCO_INSTALL_DIR" in run.stderr, run
+    env["SYNCO_INSTALL_DIR"] = str(tmp_path / "cwd")
+    run = installer(cmd, tmp_path, env)
+    assert run.returncode == 1 and f"error: no write permission in {tmp_path / 'cwd'}" in run.stderr
+
+
+def test_install_runs_with_a_noexec_tmp(release, tmp_path, noexec_tmp):
+    """TMPDIR mounted noexec: the installer notices and runs synco-source with another TMPDIR."""
+    env = user_env(tmp_path, release, TMPDIR=str(noexec_tmp))
+    run = installer(piped(release, f"{VERSION} --version"), tmp_path, env)
+    assert run.returncode == 0 and run.stdout.strip() == f"synco-source {__version__}", run
+    assert "mounted noexec" in run.stderr and "TMPDIR=" in run.stderr
