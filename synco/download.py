@@ -23,7 +23,8 @@ import httpx
 
 from synco_source import engines, format
 from synco_source.dburl import DatabaseUrl
-from synco_source.errors import LocalIOError, SourceFailed, SyncoError, UsageError
+from synco_source.errors import (IntegrityError, LocalIOError, ServerUnreachable, SessionNotFound,
+                                 SourceFailed, SyncoError, UsageError)
 
 from . import files
 from .fetch import Remote, ordered
@@ -113,6 +114,7 @@ class Download:
         self.summary = Summary()
         self.lock = threading.Lock()
         self.on_fetched = lambda n: None
+        self.public: dict[str, Remote] = {}
 
     def fetch_chunk(self, chunk: dict) -> bytes:
         blob = self.remote.get(format.object_path(chunk["id"]))
@@ -136,7 +138,11 @@ class Download:
             plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
                      for s, m in manifests if s["kind"] == "files"]
             target = self._open_target(database) if database else None
-            self._transfer(database, target, plans)
+            try:
+                self._transfer(database, target, plans)
+            finally:
+                for remote in self.public.values():
+                    remote.close()
         return self.summary
 
     def _open_target(self, manifest: dict):
@@ -191,10 +197,39 @@ class Download:
             self.ui.warn(f"could not clean up after the failed import: {exc}")
 
     def _stage_files(self, staging: files.Staging) -> None:
+        """Fetch the set's missing files: chunks from the session, public files from the
+        application's own web server (checked against the manifest's size and SHA-256)."""
         needed = staging.plan.needed
-        results = ordered([c for e in needed for c in e["chunks"]], self.fetch_chunk)
+        items = [piece for e in needed
+                 for piece in ([("public", e, staging.plan.public_url)] if "url" in e
+                               else [("chunk", c, None) for c in e["chunks"]])]
+        results = ordered(items, self._fetch_piece)
         for entry in needed:
-            staging.write(entry, (next(results)[1] for _ in entry["chunks"]))
+            count = 1 if "url" in entry else len(entry["chunks"])
+            staging.write(entry, (next(results)[1] for _ in range(count)))
+
+    def _fetch_piece(self, item: tuple) -> bytes:
+        kind, what, public_url = item
+        if kind == "chunk":
+            return self.fetch_chunk(what)
+        with self.lock:
+            if public_url not in self.public:
+                self.public[public_url] = Remote(public_url, transport=self.opts.transport)
+            remote = self.public[public_url]
+        try:
+            data = remote.get(what["url"])
+        except SessionNotFound:
+            raise ServerUnreachable(f"public file {what['path']} is not at {public_url}"
+                                    f"{what['url']} (HTTP 404)", url=public_url,
+                                    hint="publish the resources on the server (e.g. ./flow "
+                                         "resource:publish) and run again") from None
+        if len(data) != what["size"]:
+            raise IntegrityError(f"public file {what['path']} from {public_url} has "
+                                 f"{len(data)} bytes, the manifest says {what['size']}")
+        with self.lock:
+            self.summary.bytes_fetched += len(data)
+        self.on_fetched(len(data))
+        return data
 
     def _load(self, manifest: dict, target, advance) -> None:
         target.begin(manifest["schema"])

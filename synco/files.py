@@ -12,9 +12,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
 
 from synco_source.errors import IntegrityError, LocalIOError
 
@@ -42,12 +44,22 @@ def same_content(path: Path, size: int, sha256: str) -> bool:
         return False
 
 
+def safe_url_path(text: str) -> str:
+    """A public file's URL path: relative, without scheme, host, query or '..'."""
+    parts = urlsplit(text)
+    if (parts.scheme or parts.netloc or parts.query or parts.fragment or text.startswith("/")
+            or any(p in ("..", ".", "") for p in unquote(parts.path).split("/"))):
+        raise IntegrityError(f"manifest lists an unsafe public path {text!r}")
+    return text
+
+
 @dataclass
 class FileSetPlan:
     name: str
     root: Path
     needed: list[dict] = field(default_factory=list)
     present: list[dict] = field(default_factory=list)
+    public_url: str = ""  # where entries with a "url" are fetched from
 
     @property
     def needed_bytes(self) -> int:
@@ -55,9 +67,13 @@ class FileSetPlan:
 
 
 def plan(name: str, manifest: dict, root: Path) -> FileSetPlan:
-    result = FileSetPlan(name=name, root=root)
+    result = FileSetPlan(name=name, root=root, public_url=manifest.get("public_url") or "")
     for entry in manifest["entries"]:
         rel = safe_relpath(entry["path"])
+        if "url" in entry:
+            safe_url_path(entry["url"])
+            if not re.match(r"^https?://", result.public_url):
+                raise IntegrityError(f"manifest of {name!r} lists public files but no public URL")
         target = root / rel
         if target.is_dir() and not target.is_symlink():
             raise LocalIOError(f"{target} is a folder locally but a file on the server",

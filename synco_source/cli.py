@@ -156,7 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             say(f"serving on port {server.server_address[1]}; the token points at {session.token.url}")
         print(f"synco download {session.token.encode()}", flush=True)
         plan = Plan(database=project.database, file_sets=project.file_sets,
-                    skip_table_data=project.skips_table)
+                    skip_table_data=project.skips_table, file_selectors=project.file_selectors)
         failed = None
         try:
             produce(session, plan, say)

@@ -43,34 +43,58 @@ def walk(root: Path) -> Iterator[tuple[str, os.stat_result | None]]:
         stack.extend(reversed(subdirs))
 
 
+def listed(root: Path, paths: set[str]) -> Iterator[tuple[str, os.stat_result | None]]:
+    """Like ``walk``, for the given relative paths only (missing ones are left out)."""
+    for rel in sorted(paths):
+        try:
+            st = os.lstat(root / rel)
+        except OSError:
+            continue
+        yield rel, (st if stat.S_ISREG(st.st_mode) else None)
+
+
+def _read(path: Path, put_chunk: Callable[[bytes], Future] | None) -> tuple[int, str, list]:
+    """(size, SHA-256, chunk futures) of one file; no chunks when ``put_chunk`` is None."""
+    digest, chunks, size = hashlib.sha256(), [], 0
+    try:
+        with open(path, "rb") as fh:
+            while piece := fh.read(FILE_CHUNK_SIZE):
+                digest.update(piece)
+                size += len(piece)
+                if put_chunk is not None:
+                    chunks.append(put_chunk(piece))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    return size, digest.hexdigest(), chunks
+
+
 def index(root: Path, put_chunk: Callable[[bytes], Future],
-          on_file: Callable[[int], None] = lambda n: None) -> dict:
-    """Index the folder ``root``; ``put_chunk(plaintext)`` stores a chunk and returns a Future
-    of its manifest entry. Returns the file-set manifest body (without format/name)."""
+          on_file: Callable[[int], None] = lambda n: None, *, include: set[str] | None = None,
+          public: dict[str, str] | None = None, public_url: str | None = None) -> dict:
+    """Index the folder ``root`` (or only the paths in ``include``); ``put_chunk(plaintext)``
+    stores a chunk and returns a Future of its manifest entry. Files in ``public`` (relative path
+    -> path under ``public_url``) get a ``url`` instead of chunks. Returns the file-set manifest
+    body (without format/name)."""
     if not root.is_dir():
         raise UsageError(f"file set folder {root} does not exist or is not a folder")
-    entries, skipped, pending = [], [], []
-    for rel, st in walk(root):
+    public = public or {}
+    entries, skipped = [], []
+    for rel, st in (walk(root) if include is None else listed(root, include)):
         if st is None:
             skipped.append(rel)
             continue
-        digest = hashlib.sha256()
-        chunks = []
-        size = 0
-        try:
-            with open(root / rel, "rb") as fh:
-                while piece := fh.read(FILE_CHUNK_SIZE):
-                    digest.update(piece)
-                    size += len(piece)
-                    chunks.append(put_chunk(piece))
-        except OSError as exc:
-            raise UsageError(f"cannot read {root / rel}: {exc.strerror}") from None
+        url = public.get(rel)
+        size, sha256, chunks = _read(root / rel, None if url else put_chunk)
         entry = {"path": rel, "size": size, "mtime_ns": st.st_mtime_ns,
-                 "mode": stat.S_IMODE(st.st_mode), "sha256": digest.hexdigest(), "chunks": chunks}
+                 "mode": stat.S_IMODE(st.st_mode), "sha256": sha256}
+        entry.update({"url": url} if url else {"chunks": chunks})
         entries.append(entry)
-        pending.append(entry)
         on_file(size)
-    for entry in pending:
-        entry["chunks"] = [f.result() for f in entry["chunks"]]
-    return {"root": root.name, "entries": entries, "skipped": skipped,
+    for entry in entries:
+        if "chunks" in entry:
+            entry["chunks"] = [f.result() for f in entry["chunks"]]
+    body = {"root": root.name, "entries": entries, "skipped": skipped,
             "size": sum(e["size"] for e in entries)}
+    if any("url" in e for e in entries):
+        body["public_url"] = public_url
+    return body

@@ -22,6 +22,13 @@ class Plan:
     database: DatabaseUrl | None = None
     file_sets: dict[str, Path] = field(default_factory=dict)
     skip_table_data: Callable[[str], bool] = lambda table: False
+    # file set name -> selector(select, table names) -> a FileSelection (see synco_frameworks.base)
+    file_selectors: dict[str, Callable] = field(default_factory=dict)
+
+
+def bare_name(table: str) -> str:
+    """A table's name without its schema, as framework plugins name tables."""
+    return table.rsplit(".", 1)[-1].strip('"`')
 
 
 class Progress:
@@ -41,14 +48,15 @@ class Progress:
             self.session.publish_meta("dumping", progress=dict(self.info))
 
 
-def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress,
-                  skip: Callable[[str], bool]) -> dict:
+def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress, plan: Plan,
+                  selections: dict) -> dict:
+    """Dump the database; the plan's file selectors run in the same snapshot, into ``selections``."""
     with engines.dumper(url) as dumper:
         schema = dumper.schema()
         names = dumper.tables()
         tables = []
         for number, table in enumerate(names, 1):
-            if skip(table):
+            if plan.skip_table_data(table) or plan.skip_table_data(bare_name(table)):
                 tables.append({"name": table, "rows": 0, "chunks": [], "skipped": True})
                 continue
             progress.update(force=True, step="database", table=table, tables_done=number - 1,
@@ -60,18 +68,22 @@ def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress,
                 progress.update(bytes=store.stored_bytes)
             chunks = [dict(f.result(), rows=n) for n, f in futures]
             tables.append({"name": table, "rows": rows, "chunks": chunks})
+        bare = {bare_name(t) for t in names}
+        for name, selector in plan.file_selectors.items():
+            if name in plan.file_sets:
+                selections[name] = selector(dumper.select, bare)
     return {"engine": url.engine, "database": url.database, "schema": schema, "tables": tables}
 
 
 def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[dict]:
     """Publish everything in ``plan`` into ``session``; returns the meta's list of sets."""
     progress = Progress(session, say)
-    sets = []
+    sets, selections = [], {}
     started = time.monotonic()
     with ChunkStore(session) as store:
         if plan.database is not None:
             say(f"dumping database {plan.database.database} from {plan.database.redacted}")
-            body = dump_database(plan.database, store, progress, plan.skip_table_data)
+            body = dump_database(plan.database, store, progress, plan, selections)
             sets.append(_publish_manifest(session, DB_SET, "database", body))
             rows = sum(t["rows"] for t in body["tables"])
             say(f"database: {len(body['tables'])} tables, {rows} rows")
@@ -81,7 +93,13 @@ def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[di
         for name, root in plan.file_sets.items():
             say(f"indexing file set {name} in {root}")
             progress.update(force=True, step="files", set=name)
-            body = files.index(root, store.put, lambda n: progress.update(bytes=store.stored_bytes))
+            chosen = selections.get(name)
+            for note in (chosen.notes if chosen else []):
+                say(note)
+            body = files.index(root, store.put, lambda n: progress.update(bytes=store.stored_bytes),
+                               include=chosen.include if chosen else None,
+                               public=chosen.public if chosen else None,
+                               public_url=chosen.public_url if chosen else None)
             sets.append(_publish_manifest(session, name, "files", body))
             say(f"files {name}: {len(body['entries'])} files, {body['size']} bytes"
                 + (f", {len(body['skipped'])} special files skipped" if body["skipped"] else ""))

@@ -103,6 +103,7 @@ class StaticServer(ThreadingHTTPServer):
     def __init__(self, folder: Path, *, delay: float = 0.0, fail_after: int | None = None) -> None:
         self.folder, self.delay, self.fail_after = folder, delay, fail_after
         self.requests = 0
+        self.paths: list[str] = []
         self.lock = threading.Lock()
         server = self
 
@@ -116,6 +117,7 @@ class StaticServer(ThreadingHTTPServer):
             def do_GET(self):
                 with server.lock:
                     server.requests += 1
+                    server.paths.append(self.path)
                     count = server.requests
                 time.sleep(server.delay)
                 if server.fail_after is not None and count > server.fail_after:

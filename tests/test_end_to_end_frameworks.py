@@ -3,6 +3,7 @@ application's folder on the "server", synco download in the developer's checkout
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import sys
 from dbfixtures import mysql_connect, mysql_fingerprint
 from e2e import make_files, tree
 from fw_trees import backend, neos_tree, symfony_tree
-from sourceproc import Source, synco
+from sourceproc import Source, StaticServer, synco
 
 NEOS_SKIPPED = ("neos_neos_eventlog_domain_model_event", "neos_media_domain_model_thumbnail")
 
@@ -98,3 +99,63 @@ def test_detect_commands_show_no_password(tmp_path):
     assert "s3cret" not in out.stdout + out.stderr
     local = synco("detect", cwd=server)
     assert local.code == 0 and "framework: symfony" in local.stdout and "s3cret" not in local.stdout
+
+
+def add_resource(server, conn, ident: str, filename: str, content: bytes, *, published: bool,
+                 thumbnail: bool = False) -> str:
+    sha1 = hashlib.sha1(content).hexdigest()
+    stored = server / "Data" / "Persistent" / "Resources" / sha1[0] / sha1[1] / sha1[2] / sha1[3]
+    stored.mkdir(parents=True, exist_ok=True)
+    (stored / sha1).write_bytes(content)
+    if published:
+        public = server / "Web" / "_Resources" / "Persistent" / sha1
+        public.mkdir(parents=True)
+        (public / filename).symlink_to(stored / sha1)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO neos_flow_resourcemanagement_persistentresource VALUES (%s, %s, %s, "
+                    "'persistent')", (ident, sha1, filename))
+        if thumbnail:
+            cur.execute("INSERT INTO neos_media_domain_model_thumbnail (id, payload, resource) "
+                        "VALUES (%s, 'thumb', %s)", (1000 + len(ident), ident))
+    return f"{sha1[0]}/{sha1[1]}/{sha1[2]}/{sha1[3]}/{sha1}"
+
+
+def test_neos_resources_listed_public_from_the_web_and_thumbnails_left_out(shop, mysql_db, tmp_path):
+    neos_tables(shop)
+    conn = mysql_connect(shop, shop.database)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE neos_flow_resourcemanagement_persistentresource ("
+                    "persistence_object_identifier VARCHAR(40) PRIMARY KEY, sha1 CHAR(40), "
+                    "filename VARCHAR(255), collectionname VARCHAR(255))")
+        cur.execute(f"ALTER TABLE {NEOS_SKIPPED[1]} ADD resource VARCHAR(40) NULL")
+    server = neos_tree(tmp_path / "server", {})  # with a stored file no row lists: left out
+    with StaticServer(server / "Web") as web:
+        (server / "Configuration" / "Settings.yaml").write_text(
+            backend(driver="pdo_mysql", host="127.0.0.1", dbname=shop.database, user="root",
+                    password="''") + f"    http:\n      baseUri: '{web.url}'\n")
+        photo = add_resource(server, conn, "r-photo", "photo one.jpg", os.urandom(200_000),
+                             published=True)
+        secret = add_resource(server, conn, "r-secret", "contract.pdf", os.urandom(100_000),
+                              published=False)
+        thumb = add_resource(server, conn, "r-thumb", "thumb.png", os.urandom(30_000),
+                             published=True, thumbnail=True)
+        conn.close()
+        dst = mysql_db("dst", create=False)
+        laptop = neos_tree(tmp_path / "laptop", {
+            "Configuration/Development/Settings.yaml": backend(
+                driver="pdo_mysql", host="127.0.0.1", dbname=dst.database, user="root",
+                password="''")})
+        (laptop / "Data" / "Persistent" / "Resources" / "a").rename(tmp_path / "laptop-unlisted")
+        local = laptop / "Data" / "Persistent" / "Resources"
+        remote = server / "Data" / "Persistent" / "Resources"
+        with Source(["--listen", "127.0.0.1:0"], cwd=server) as source:
+            result = synco("download", source.token, "--yes", cwd=laptop)
+            assert result.code == 0, result.stderr + source.stderr
+        assert sorted(tree(local)) == sorted([photo, secret])
+        assert tree(local)[photo][0] == (remote / photo).read_bytes()
+        assert [p for p in web.paths if "photo%20one.jpg" in p], "the public resource came from the web"
+        assert "1 fetched from" in source.stderr and "1 used only by thumbnails left out" in source.stderr
+        with Source(["--listen", "127.0.0.1:0", "--all"], cwd=server) as source:
+            again = synco("download", source.token, "--yes", cwd=laptop)
+            assert again.code == 0, again.stderr
+        assert sorted(tree(local)) == sorted([photo, secret, thumb])

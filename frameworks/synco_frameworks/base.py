@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +18,26 @@ from typing import Protocol
 from synco_source.dburl import DatabaseUrl
 
 SIDES = ("source", "local")
+
+
+@dataclass
+class FileSelection:
+    """Which files of a set to publish, decided with the database at hand (inside the dump's
+    snapshot, so files and rows agree).
+
+    ``include``: paths relative to the set's folder ('/' separators); None means the whole folder.
+    ``public``: for some of them, their path under ``public_url`` on the application's own web
+    server; the client fetches those from there (checking their SHA-256) instead of through the
+    encrypted session."""
+
+    include: set[str] | None = None
+    public: dict[str, str] = field(default_factory=dict)
+    public_url: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+# select(sql) -> rows, run by the engine inside the dump's snapshot
+Select = Callable[[str], list[tuple]]
 
 
 @dataclass
@@ -36,6 +56,8 @@ class Project:
     post_import: list[list[str]] = field(default_factory=list)  # argv lists, run in root
     post_import_runnable: bool = False  # False: print them for the user instead of running
     context: str = ""  # FLOW_CONTEXT or APP_ENV, for messages
+    # file set name -> function choosing its files with the source database (source side only)
+    file_selectors: dict[str, Callable[[Select, set[str]], FileSelection]] = field(default_factory=dict)
 
     def is_public(self, name: str) -> bool:
         return name in self.public_sets

@@ -14,7 +14,7 @@ from synco_source import dburl
 from synco_source.dburl import DatabaseUrl
 from synco_source.errors import UsageError
 
-from . import doctrine, flowconfig
+from . import doctrine, flowconfig, neos_resources
 from .base import Context, Project
 
 NAME = "neos"
@@ -30,16 +30,8 @@ SKIP_TABLE_DATA = {
     "neos_media_domain_model_thumbnail": "thumbnails, made again on demand",
 }
 
-# For the engine side (not run here): every persistent resource, and the SHA-1s used only by
-# thumbnails (skipped by default together with the thumbnail rows; --all keeps them).
-RESOURCES_SQL = ("SELECT sha1, filename, collectionname "
-                 "FROM neos_flow_resourcemanagement_persistentresource")
-THUMBNAIL_ONLY_SHA1_SQL = (
-    "SELECT DISTINCT r.sha1 FROM neos_flow_resourcemanagement_persistentresource r "
-    "JOIN neos_media_domain_model_thumbnail t ON t.resource = r.persistence_object_identifier "
-    "WHERE r.sha1 NOT IN (SELECT o.sha1 FROM neos_flow_resourcemanagement_persistentresource o "
-    "WHERE o.persistence_object_identifier NOT IN (SELECT resource FROM "
-    "neos_media_domain_model_thumbnail WHERE resource IS NOT NULL))")
+RESOURCES_SQL = neos_resources.RESOURCES_SQL
+THUMBNAIL_ONLY_SHA1_SQL = neos_resources.THUMBNAIL_ONLY_SHA1_SQL
 
 
 def resource_path(sha1: str) -> str:
@@ -142,6 +134,12 @@ def _resources(project: Project, settings: flowconfig.Settings, ctx: Context) ->
     if target_class in FILESYSTEM_TARGETS and target_path.is_relative_to(ctx.root / "Web"):
         project.public_sets.add(RESOURCES)
     public = RESOURCES in project.public_sets
+    if ctx.side == "source":
+        uri = str(_mapping(target.get("targetOptions")).get("baseUri") or "_Resources/Persistent/")
+        public_url = (project.base_url.rstrip("/") + "/" + uri.strip("/") + "/"
+                      if public and project.base_url else None)
+        project.file_selectors[RESOURCES] = neos_resources.selector(
+            target_path if public else None, public_url, keep_thumbnails=ctx.all_data)
     where = f"public, published to {ctx.rel(target_path)}" if public else "not public"
     project.notes.append(f"file set {RESOURCES}: {ctx.rel(folder)} ({where})")
 

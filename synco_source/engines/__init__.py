@@ -9,6 +9,7 @@ server binary does not load a driver it does not need):
     ``tables() -> list[str]``     the tables whose rows are dumped, in a stable order
     ``rows(table) -> Iterator[bytes]``  one record per row, deterministic bytes, deterministic order
     ``encode_chunk(table, rows) -> bytes``  the plaintext of one database chunk
+    ``select(sql) -> list[tuple]``  a query in the same snapshot (framework plugins choosing files)
 
 ``Loader(url)`` — loads into a shadow database and swaps it in at the end:
     ``describe_target() -> int``  number of tables now in the target database (0: absent or empty)

@@ -148,6 +148,11 @@ class Dumper:
             with failing(f"cannot finish reading table {table!r}"):
                 cursor.close()
 
+    def select(self, sql: str) -> list[tuple]:
+        """Run a query in the snapshot (for framework plugins choosing files)."""
+        with failing(f"cannot query {self.url.redacted}"):
+            return query(self.conn, sql)
+
     def encode_chunk(self, table: str, rows: Iterable[bytes]) -> bytes:
         """``INSERT INTO ... VALUES (..),(..);\\n`` statements, a new one after each MiB."""
         header = self.plan(table).insert

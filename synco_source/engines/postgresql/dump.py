@@ -108,6 +108,12 @@ class Dumper:
         """The COPY text lines, concatenated."""
         return b"".join(rows)
 
+    def select(self, sql: str) -> list[tuple]:
+        """Run a query in the snapshot (for framework plugins choosing files)."""
+        with failing(f"cannot query {self.url.redacted}"):
+            set_encoding(self.conn, "UTF8")
+            return self.conn.execute(sql).fetchall()
+
 
 def _public(obj: dict) -> dict:
     """What goes into the manifest: kind, name and SQL (no OIDs)."""

@@ -1,0 +1,67 @@
+"""Which Neos/Flow persistent resources travel, and which the client takes from the web server.
+
+Run by the engine inside the dump's snapshot (so the files match the rows): every resource listed
+in ``neos_flow_resourcemanagement_persistentresource`` is published, except, unless ``--all``,
+those used only by thumbnails (their rows are left out too). A resource that the ``persistent``
+collection's target has published into the web folder (``<sha1>/<filename>``, or with
+``subdivideHashPathSegment`` ``a/b/c/d/<sha1>/<filename>``) is marked public: the client fetches it
+from the application's own URL and checks its SHA-256, and it never passes through the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import quote
+
+from .base import FileSelection, Select
+
+RESOURCE_TABLE = "neos_flow_resourcemanagement_persistentresource"
+THUMBNAIL_TABLE = "neos_media_domain_model_thumbnail"
+RESOURCES_SQL = f"SELECT sha1, filename, collectionname FROM {RESOURCE_TABLE}"
+THUMBNAIL_ONLY_SHA1_SQL = (
+    f"SELECT DISTINCT r.sha1 FROM {RESOURCE_TABLE} r "
+    f"JOIN {THUMBNAIL_TABLE} t ON t.resource = r.persistence_object_identifier "
+    f"WHERE r.sha1 NOT IN (SELECT o.sha1 FROM {RESOURCE_TABLE} o "
+    f"WHERE o.persistence_object_identifier NOT IN (SELECT resource FROM "
+    f"{THUMBNAIL_TABLE} WHERE resource IS NOT NULL))")
+
+
+def stored_path(sha1: str) -> str:
+    """Where a WritableFileSystemStorage keeps a resource, relative to the storage folder."""
+    return f"{sha1[0]}/{sha1[1]}/{sha1[2]}/{sha1[3]}/{sha1}"
+
+
+def published_path(target: Path, sha1: str, filename: str) -> str | None:
+    """The resource's path under the target folder, if the target has published it there."""
+    for path in (f"{sha1}/{filename}", f"{stored_path(sha1)}/{filename}"):
+        if (target / path).is_file():
+            return path
+    return None
+
+
+def selector(target: Path | None, public_url: str | None,
+             keep_thumbnails: bool) -> Callable[[Select, set[str]], FileSelection]:
+    def select(query: Select, tables: set[str]) -> FileSelection:
+        if RESOURCE_TABLE not in tables:
+            return FileSelection(notes=[f"no table {RESOURCE_TABLE}: the whole resource folder "
+                                        f"is published"])
+        skip: set[str] = set()
+        if not keep_thumbnails and THUMBNAIL_TABLE in tables:
+            skip = {str(row[0]) for row in query(THUMBNAIL_ONLY_SHA1_SQL)}
+        selection = FileSelection(include=set(), public_url=public_url)
+        for sha1, filename, collection in query(RESOURCES_SQL):
+            sha1 = str(sha1).lower()
+            if sha1 in skip or len(sha1) != 40:
+                continue
+            rel = stored_path(sha1)
+            selection.include.add(rel)
+            where = published_path(target, sha1, str(filename)) if target and public_url else None
+            if where and collection == "persistent":
+                selection.public[rel] = quote(where)
+        selection.notes.append(
+            f"resources: {len(selection.include)} listed, {len(selection.public)} fetched from "
+            f"{public_url or 'nowhere (no public URL)'} by the client"
+            + (f", {len(skip)} used only by thumbnails left out" if skip else ""))
+        return selection
+    return select
