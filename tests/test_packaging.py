@@ -408,6 +408,8 @@ def test_install_then_serve_a_real_dump(release, tmp_path, databases):
 
     src, dst = databases(fill=True), databases(fill=False)
     installed.unlink()
+    env["TMPDIR"] = str(tmp_path / "tmp")  # what the session publishes stays under tmp_path
+    Path(env["TMPDIR"]).mkdir()
     cmd = piped(release, f"{VERSION} " + " ".join(serve_args(src)))
     with Serving(cmd, cwd=tmp_path, env=env) as server:
         download(server.token, dst)
