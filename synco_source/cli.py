@@ -14,6 +14,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -28,12 +29,27 @@ def say(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
-class Stop(Exception):
-    """A signal asked us to stop."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _stop(signum, frame) -> None:
-    raise Stop(signal.Signals(signum).name)
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP set an event the main thread waits on. The handler never raises:
+    an exception raised from a signal handler can land anywhere (even in a weakref callback, where
+    it is swallowed), and a terminal's Ctrl-C can arrive twice through the one-file binary's
+    launchers; neither may stop the cleanup."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.name = ""
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.name = self.name or signal.Signals(signum).name
+        self.event.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self.event.wait(max(0.0, timeout))
 
 
 def parse_duration(text: str) -> float:
@@ -112,7 +128,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .http import SessionServer
-    from .produce import Plan, produce
+    from .produce import Plan
     from .session import Session
 
     ttl = parse_duration(args.ttl)
@@ -144,8 +160,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         public = host if host not in ("0.0.0.0", "::", "") else socket.gethostname()
         base_url = args.url or f"http://{public}:{port}/"
         private = parent = Path(tempfile.mkdtemp(prefix="synco-source-"))
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _stop)
+    stop = StopSignals()
     session = None
     try:
         session = Session(parent, base_url, ttl)
@@ -157,18 +172,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"synco download {session.token.encode()}", flush=True)
         plan = Plan(database=project.database, file_sets=project.file_sets,
                     skip_table_data=project.skips_table, file_selectors=project.file_selectors)
-        failed = None
-        try:
-            produce(session, plan, say)
-        except SyncoError as exc:
-            failed = exc
-            session.publish_meta("failed", message=str(exc))
-            say(f"error: {exc}")
-        return _wait(session, failed, args.keep)
-    except Stop as exc:
-        say(f"stopped by {exc}")
-        return EXIT_INTERRUPTED
+        return _run(session, plan, stop)
     finally:
+        if session is not None:
+            session.closed = True
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -181,14 +188,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
             shutil.rmtree(private, ignore_errors=True)
 
 
-def _wait(session, failed: SyncoError | None, keep: bool) -> int:
-    """Serve until the time limit (a failed session only a minute, so the client can see why)."""
+def _run(session, plan, stop: StopSignals) -> int:
+    """Produce the session on a worker thread, then serve until the time limit (a failed session
+    only a minute, so the client can see why); a stop signal ends either at once."""
+    from .produce import produce
+
+    outcome: dict[str, BaseException] = {}
+
+    def work() -> None:
+        try:
+            produce(session, plan, say)
+        except SyncoError as exc:
+            if not session.closed:
+                outcome["failed"] = exc
+                session.publish_meta("failed", message=str(exc))
+                say(f"error: {exc}")
+        except BaseException as exc:  # a bug: re-raised in the main thread
+            outcome["bug"] = exc
+
+    worker = threading.Thread(target=work, name="produce", daemon=True)
+    worker.start()
+    while worker.is_alive():
+        if stop.wait(0.2):
+            say(f"stopped by {stop.name}")
+            return EXIT_INTERRUPTED
+    if "bug" in outcome:
+        raise outcome["bug"]
+    failed = outcome.get("failed")
     deadline = session.expires if failed is None else min(session.expires, time.time() + 60)
     if failed is None:
-        left = (deadline - time.time()) / 60
-        say(f"waiting for downloads; stop with Ctrl-C (time limit in {left:.0f} min)")
-    while time.time() < deadline:
-        time.sleep(min(1.0, max(0.0, deadline - time.time())))
+        say(f"waiting for downloads; stop with Ctrl-C (time limit in "
+            f"{(deadline - time.time()) / 60:.0f} min)")
+    if stop.wait(deadline - time.time()):
+        say(f"stopped by {stop.name}")
+        return EXIT_INTERRUPTED
     if failed is not None:
         return failed.exit_code
     say("time limit reached")

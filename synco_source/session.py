@@ -90,8 +90,14 @@ class Session:
             self._write(format.META_PATH, self.crypto.seal_meta(meta))
 
     def remove(self) -> None:
+        """Delete everything published. A sealing thread may still be finishing one write when
+        this runs (it writes nothing once ``closed`` is set), so look again until it is gone."""
         self.closed = True
-        shutil.rmtree(self.folder, ignore_errors=True)
+        for _ in range(50):
+            shutil.rmtree(self.folder, ignore_errors=True)
+            if not self.folder.exists():
+                return
+            time.sleep(0.1)
 
 
 class ChunkStore:

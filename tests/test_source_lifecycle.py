@@ -56,3 +56,17 @@ def test_bad_options_are_one_line(tmp_path):
         assert run.stdout == ""
         errors = [l for l in run.stderr.splitlines() if l.startswith("synco-source: error:")]
         assert len(errors) == 1 and needle in errors[0], run.stderr
+
+
+def test_a_second_signal_does_not_stop_the_cleanup(shop, tmp_path):
+    """A terminal's Ctrl-C can arrive twice (the one-file binary's launchers pass it on)."""
+    publish = tmp_path / "public"
+    publish.mkdir()
+    source = Source(["--publish-dir", str(publish), "--base-url", "http://x.invalid/"],
+                    db_url=f"mysql://root@127.0.0.1:3306/{shop.database}")
+    source.wait_ready()
+    for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
+        source.proc.send_signal(sig)
+    assert source.stop() == 130, source.stderr
+    assert list(publish.iterdir()) == []
+    assert "unexpected" not in source.stderr and "Traceback" not in source.stderr
