@@ -188,6 +188,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             shutil.rmtree(private, ignore_errors=True)
 
 
+def _stopped(stop: StopSignals) -> int:
+    """Ctrl-C exits 130 as shells expect; SIGTERM and SIGHUP are how a service manager or a closed
+    terminal ends a server normally, so they exit 0."""
+    say(f"stopped by {stop.name}")
+    return EXIT_INTERRUPTED if stop.name == "SIGINT" else 0
+
+
 def _run(session, plan, stop: StopSignals) -> int:
     """Produce the session on a worker thread, then serve until the time limit (a failed session
     only a minute, so the client can see why); a stop signal ends either at once."""
@@ -210,8 +217,7 @@ def _run(session, plan, stop: StopSignals) -> int:
     worker.start()
     while worker.is_alive():
         if stop.wait(0.2):
-            say(f"stopped by {stop.name}")
-            return EXIT_INTERRUPTED
+            return _stopped(stop)
     if "bug" in outcome:
         raise outcome["bug"]
     failed = outcome.get("failed")
@@ -220,8 +226,7 @@ def _run(session, plan, stop: StopSignals) -> int:
         say(f"waiting for downloads; stop with Ctrl-C (time limit in "
             f"{(deadline - time.time()) / 60:.0f} min)")
     if stop.wait(deadline - time.time()):
-        say(f"stopped by {stop.name}")
-        return EXIT_INTERRUPTED
+        return _stopped(stop)
     if failed is not None:
         return failed.exit_code
     say("time limit reached")

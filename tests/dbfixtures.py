@@ -231,10 +231,10 @@ def mysql_fingerprint(url: DatabaseUrl) -> dict:
 
 
 def dump_chunks(url: DatabaseUrl, **cut) -> tuple[dict, dict[str, list[bytes]]]:
-    """Dump ``url``: the schema and, per table, the list of chunk plaintexts."""
-    from synco_source.engines.mysql import Dumper
+    """Dump ``url`` (any engine): the schema and, per table, the list of chunk plaintexts."""
+    from synco_source import engines
 
-    with Dumper(url) as dumper:
+    with engines.dumper(url) as dumper:
         schema = dumper.schema()
         chunks = {t: [dumper.encode_chunk(t, rows) for rows in cut_rows(dumper.rows(t), **cut)]
                   for t in dumper.tables()}
@@ -242,11 +242,11 @@ def dump_chunks(url: DatabaseUrl, **cut) -> tuple[dict, dict[str, list[bytes]]]:
 
 
 def copy_database(src: DatabaseUrl, dst: DatabaseUrl) -> dict[str, list[bytes]]:
-    """Dump ``src`` and load it into ``dst`` through a Loader (shadow and swap)."""
-    from synco_source.engines.mysql import Loader
+    """Dump ``src`` and load it into ``dst`` through the engine's Loader (shadow and swap)."""
+    from synco_source import engines
 
     schema, chunks = dump_chunks(src)
-    loader = Loader(dst)
+    loader = engines.loader(dst)
     try:
         loader.begin(schema)
         for table, table_chunks in chunks.items():

@@ -20,8 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from dbfixtures import testdata_dir
-from synco_source.chunking import cut_rows
+from dbfixtures import copy_database, dump_chunks, testdata_dir
 from synco_source.dburl import DatabaseUrl, parse
 
 __all__ = ["pg_server", "pg_db", "pagila_pg", "chinook_pg", "pg_connect", "pg_execute", "psql_load",
@@ -203,30 +202,6 @@ def pg_fingerprint(url: DatabaseUrl) -> dict:
     return out
 
 
-def pg_dump_chunks(url: DatabaseUrl, **cut) -> tuple[dict, dict[str, list[bytes]]]:
-    """Dump ``url``: the schema and, per table, the list of chunk plaintexts."""
-    from synco_source.engines.postgresql import Dumper
-
-    with Dumper(url) as dumper:
-        schema = dumper.schema()
-        chunks = {t: [dumper.encode_chunk(t, rows) for rows in cut_rows(dumper.rows(t), **cut)]
-                  for t in dumper.tables()}
-    return schema, chunks
-
-
-def pg_copy_database(src: DatabaseUrl, dst: DatabaseUrl) -> dict[str, list[bytes]]:
-    """Dump ``src`` and load it into ``dst`` through a Loader (shadow and swap)."""
-    from synco_source.engines.postgresql import Loader
-
-    schema, chunks = pg_dump_chunks(src)
-    loader = Loader(dst)
-    try:
-        loader.begin(schema)
-        for table, table_chunks in chunks.items():
-            for chunk in table_chunks:
-                loader.load(table, chunk)
-    except BaseException:
-        loader.abort()
-        raise
-    loader.commit()
-    return chunks
+# the engine-generic helpers, under the names the PostgreSQL tests use
+pg_dump_chunks = dump_chunks
+pg_copy_database = copy_database

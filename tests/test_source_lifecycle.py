@@ -20,7 +20,7 @@ def test_stop_removes_everything(shop, tmp_path, sig, when):
         source.wait_ready()
     assert [p.name for p in publish.iterdir()], "the session folder exists while it runs"
     code = source.stop(sig)
-    assert code == 130, source.stderr
+    assert code == (130 if sig == signal.SIGINT else 0), source.stderr
     assert list(publish.iterdir()) == []
     assert "removed everything published" in source.stderr
     assert "Traceback" not in source.stderr
@@ -67,6 +67,6 @@ def test_a_second_signal_does_not_stop_the_cleanup(shop, tmp_path):
     source.wait_ready()
     for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
         source.proc.send_signal(sig)
-    assert source.stop() == 130, source.stderr
+    assert source.stop() == 130, source.stderr  # the first one counts
     assert list(publish.iterdir()) == []
     assert "unexpected" not in source.stderr and "Traceback" not in source.stderr

@@ -38,25 +38,25 @@ def base_tables(conn, db: str, *, strict: bool = True) -> list[str]:
 def columns(conn, db: str, table: str) -> list[dict]:
     """Columns in table order: name, type, charset, generated flag, maximum size in bytes."""
     rows = query(conn, "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_SET_NAME, IS_GENERATED, "
-                       "CHARACTER_OCTET_LENGTH "
+                       "CHARACTER_OCTET_LENGTH, IS_NULLABLE "
                        "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s "
                        "ORDER BY ORDINAL_POSITION", (db, table))
-    return [{"name": n, "type": t.lower(), "charset": c, "generated": g == "ALWAYS", "octets": o}
-            for n, t, c, g, o in rows]
+    return [{"name": n, "type": t.lower(), "charset": c, "generated": g == "ALWAYS", "octets": o,
+             "nullable": nullable == "YES"} for n, t, c, g, o, nullable in rows]
 
 
 def order_key(conn, db: str, table: str, cols: list[dict]) -> list[str] | None:
     """Columns of the primary key, else of the first all-NOT-NULL unique index; None if neither."""
-    rows = query(conn, "SELECT s.INDEX_NAME, s.COLUMN_NAME, c.IS_NULLABLE, s.SUB_PART "
-                       "FROM information_schema.STATISTICS s JOIN information_schema.COLUMNS c "
-                       "ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME "
-                       "AND c.COLUMN_NAME = s.COLUMN_NAME "
-                       "WHERE s.TABLE_SCHEMA = %s AND s.TABLE_NAME = %s AND s.NON_UNIQUE = 0 "
-                       "ORDER BY s.INDEX_NAME = 'PRIMARY' DESC, s.INDEX_NAME, s.SEQ_IN_INDEX",
+    # STATISTICS alone, with constants: joined with COLUMNS, MariaDB opens every table on the
+    # server and can wait behind another client's lock on an unrelated database.
+    rows = query(conn, "SELECT INDEX_NAME, COLUMN_NAME, SUB_PART FROM information_schema.STATISTICS "
+                       "WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s AND NON_UNIQUE = 0 "
+                       "ORDER BY INDEX_NAME = 'PRIMARY' DESC, INDEX_NAME, SEQ_IN_INDEX",
                        (db, table))
+    nullable = {c["name"]: c["nullable"] for c in cols}
     indexes: dict[str, list] = {}
-    for index, col, nullable, sub_part in rows:
-        indexes.setdefault(index, []).append((col, nullable == "YES" or sub_part is not None))
+    for index, col, sub_part in rows:
+        indexes.setdefault(index, []).append((col, nullable.get(col, True) or sub_part is not None))
     for parts in indexes.values():
         if not any(bad for _, bad in parts):
             return [col for col, _ in parts]
