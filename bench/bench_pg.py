@@ -52,7 +52,7 @@ sys.path.insert(0, str(HERE))
 import gen_pg  # noqa: E402
 # The measurement machinery is shared with the MySQL benchmark so both report the same things.
 from bench_mysql import (  # noqa: E402
-    GNU_TIME, MB, TARGET_DUMP_RATIO, TARGET_IMPORT_RATIO, TARGET_RSS_MB, Measured, Run,
+    GNU_TIME, TARGET_DUMP_RATIO, TARGET_IMPORT_RATIO, TARGET_RSS_MB, Measured, Run,
     SyncoServer, TreeSampler, _rss, find_exe, fmt_bytes, fmt_mb, git_rev, log, machine,
     synco_download, verdict, vm_hwm_mb,
 )
