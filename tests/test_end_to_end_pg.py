@@ -64,3 +64,38 @@ def test_no_plaintext_published_and_tampering_changes_nothing(pg_db, pg_server, 
     assert "Traceback" not in result.stderr
     assert pg_fingerprint(dst) == before
     assert f"{dst.database}__synco_new" not in pg_databases(pg_server)
+
+
+def test_a_session_that_is_going_away_does_not_make_the_target_in_use(chinook_pg, pg_db):
+    """describe_target() connects to the target and closes; such a closing session lingers in
+    pg_stat_activity for a moment and must not make begin() refuse the target as in use. A
+    session that stays is refused."""
+    import threading
+
+    from dbfixtures import dump_chunks
+    from pgfixtures import pg_connect
+    from synco_source import engines
+    from synco_source.errors import DatabaseError
+
+    schema, _ = dump_chunks(chinook_pg)
+    dst = pg_db("dst")
+    pg_execute(dst, "CREATE TABLE mine (id int)")
+    loader = engines.loader(dst)
+    assert loader.describe_target() == 1
+    other = pg_connect(dst)
+    threading.Timer(0.5, other.close).start()
+    loader.begin(schema)
+    loader.abort()
+    stays = pg_connect(dst)
+    try:
+        loader = engines.loader(dst)
+        try:
+            loader.begin(schema)
+        except DatabaseError as exc:
+            assert "in use by 1 other session" in str(exc)
+        else:
+            raise AssertionError("a connected session must make the target in use")
+        finally:
+            loader.abort()
+    finally:
+        stays.close()

@@ -7,6 +7,7 @@ are any, naming how many and which applications, so nothing changes.
 
 from __future__ import annotations
 
+import time
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
@@ -20,12 +21,19 @@ def exists(conn, name: str) -> bool:
     return bool(query(conn, "SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)))
 
 
-def refuse_if_in_use(conn, name: str) -> None:
-    """Fail when other sessions are connected to database ``name`` (they are not disconnected)."""
-    rows = query(conn, "SELECT count(*), string_agg(DISTINCT COALESCE(NULLIF(application_name, ''), "
-                       "'unnamed'), ', ') FROM pg_catalog.pg_stat_activity "
-                       "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()", (name,))
-    count, apps = rows[0]
+def refuse_if_in_use(conn, name: str, grace: float = 3.0) -> None:
+    """Fail when other sessions are connected to database ``name`` (they are not disconnected).
+    A session that was just closed (such as our own look at the target a moment ago) stays in
+    pg_stat_activity for a little while, so only sessions still there after ``grace`` count."""
+    deadline = time.monotonic() + grace
+    while True:
+        rows = query(conn, "SELECT count(*), string_agg(DISTINCT COALESCE(NULLIF(application_name, "
+                           "''), 'unnamed'), ', ') FROM pg_catalog.pg_stat_activity "
+                           "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()", (name,))
+        count, apps = rows[0]
+        if not count or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
     if count:
         raise DatabaseError(f"database {name!r} is in use by {count} other session(s) ({apps}); "
                             "synco does not disconnect them; nothing was changed",
