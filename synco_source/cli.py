@@ -226,7 +226,8 @@ def _run(session, plan, stop: StopSignals) -> int:
         say(f"waiting for downloads; stop with Ctrl-C (time limit in "
             f"{(deadline - time.time()) / 60:.0f} min)")
     if stop.wait(deadline - time.time()):
-        return _stopped(stop)
+        code = _stopped(stop)
+        return failed.exit_code if failed is not None else code
     if failed is not None:
         return failed.exit_code
     say("time limit reached")
