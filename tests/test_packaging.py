@@ -28,7 +28,7 @@ MIB = 1024 * 1024
 MAX_SERVER_SIZE = 16 * MIB
 # psycopg[binary] brings libpq with its own OpenSSL, Kerberos, LDAP and SASL (3.4 MB compressed,
 # after build/specutil.py lets Python share its OpenSSL): with the PostgreSQL engine the 16 MiB
-# target is out of reach without slower start-up; this is the budget then (see RESULTS-packaging)
+# target is out of reach without slower start-up; this is the budget then (see bench/RESULTS.md, Packaging)
 MAX_SERVER_SIZE_WITH_PSYCOPG = 18 * MIB
 MAX_VERSION_SECONDS = 0.5
 
