@@ -107,6 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def ask_base_url(folder: Path) -> str:
+    """The public URL of a --publish-dir that the configuration does not give: asked for on a
+    terminal, else an error saying to pass --base-url."""
+    hint = ("pass --base-url (the application's base URL is not configured, or the folder is "
+            "outside its web root)")
+    if not sys.stdin.isatty():
+        raise UsageError(f"--publish-dir needs --base-url here: no public URL known for {folder}",
+                         hint=hint)
+    print(f"{PROG}: public URL of {folder}: ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip()
+    if not re.match(r"^https?://[^/\s]+", answer):
+        raise UsageError(f"{answer!r} is not an http(s) URL", hint=hint)
+    return answer if answer.endswith("/") else answer + "/"
+
+
 def find_project(args: argparse.Namespace):
     """The application in this folder: detected, with the command line's options winning."""
     from synco_frameworks import detect
@@ -144,11 +159,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         say(note)
     server = private = None
     if args.publish_dir:
-        base_url = args.base_url or project.public_url(args.publish_dir)
-        if not base_url:
-            raise UsageError("--publish-dir needs --base-url here",
-                             hint="the public URL of that folder (the application's base URL "
-                                  "is not configured, or the folder is outside its web root)")
+        base_url = (args.base_url or project.public_url(args.publish_dir)
+                    or ask_base_url(args.publish_dir))
         parent = args.publish_dir
     else:
         try:

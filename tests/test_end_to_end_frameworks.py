@@ -159,3 +159,37 @@ def test_neos_resources_listed_public_from_the_web_and_thumbnails_left_out(shop,
             again = synco("download", source.token, "--yes", cwd=laptop)
             assert again.code == 0, again.stderr
         assert sorted(tree(local)) == sorted([photo, secret, thumb])
+
+
+def test_neos_resources_published_to_an_s3_target_come_from_its_base_uri(shop, mysql_db, tmp_path):
+    conn = mysql_connect(shop, shop.database)
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE neos_flow_resourcemanagement_persistentresource ("
+                    "persistence_object_identifier VARCHAR(40) PRIMARY KEY, sha1 CHAR(40), "
+                    "filename VARCHAR(255), collectionname VARCHAR(255))")
+    server = neos_tree(tmp_path / "server", {})
+    bucket = tmp_path / "bucket"
+    with StaticServer(bucket) as s3:
+        (server / "Configuration" / "Settings.yaml").write_text(
+            backend(driver="pdo_mysql", host="127.0.0.1", dbname=shop.database, user="root",
+                    password="''")
+            + "    resource:\n      collections:\n        persistent:\n          target: s3\n"
+              "      targets:\n        s3:\n          target: 'Flownative\\Aws\\S3\\S3Target'\n"
+              f"          targetOptions:\n            bucket: media\n            baseUri: '{s3.url}'\n")
+        content = os.urandom(80_000)
+        photo = add_resource(server, conn, "r-photo", "photo.jpg", content, published=False)
+        sha1 = photo.rsplit("/", 1)[1]
+        (bucket / sha1).mkdir(parents=True)
+        (bucket / sha1 / "photo.jpg").write_bytes(content)
+        conn.close()
+        dst = mysql_db("dst", create=False)
+        laptop = neos_tree(tmp_path / "laptop", {
+            "Configuration/Development/Settings.yaml": backend(
+                driver="pdo_mysql", host="127.0.0.1", dbname=dst.database, user="root",
+                password="''")})
+        with Source(["--listen", "127.0.0.1:0"], cwd=server) as source:
+            result = synco("download", source.token, "--yes", cwd=laptop)
+            assert result.code == 0, result.stderr + source.stderr
+        local = laptop / "Data" / "Persistent" / "Resources"
+        assert tree(local)[photo][0] == content
+        assert f"/{sha1}/photo.jpg" in s3.paths

@@ -70,3 +70,27 @@ def test_a_second_signal_does_not_stop_the_cleanup(shop, tmp_path):
     assert source.stop() == 130, source.stderr  # the first one counts
     assert list(publish.iterdir()) == []
     assert "unexpected" not in source.stderr and "Traceback" not in source.stderr
+
+
+def test_publish_dir_without_a_known_url_asks_on_a_terminal(shop, tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    publish = tmp_path / "public"
+    publish.mkdir()
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "synco_source.cli", "serve", "--publish-dir",
+                             str(publish), "--db-url", f"mysql://root@127.0.0.1:3306/{shop.database}"],
+                            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=tmp_path)
+    os.close(slave)
+    os.write(master, b"https://shop.example/public\n")
+    line = proc.stdout.readline()
+    proc.terminate()
+    proc.wait(30)
+    os.close(master)
+    from synco_source.format import Token
+    assert Token.decode(line.split()[2]).url.startswith("https://shop.example/public/")
+    assert "public URL of" in proc.stderr.read()

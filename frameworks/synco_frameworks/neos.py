@@ -130,17 +130,26 @@ def _resources(project: Project, settings: flowconfig.Settings, ctx: Context) ->
     project.file_sets[RESOURCES] = folder
     target = _mapping(settings.get("resource", "targets", str(collection.get("target"))))
     target_class = str(target.get("target", "")).rsplit("\\", 1)[-1]
-    target_path = ctx.path(str(_mapping(target.get("targetOptions")).get("path") or "/"))
-    if target_class in FILESYSTEM_TARGETS and target_path.is_relative_to(ctx.root / "Web"):
+    options = _mapping(target.get("targetOptions"))
+    target_path = ctx.path(str(options.get("path") or "/"))
+    uri = str(options.get("baseUri") or "_Resources/Persistent/")
+    # an S3 target publishes to a bucket with an absolute base URI: nothing to look at on disk
+    remote = target_class == "S3Target" and uri.startswith(("http://", "https://"))
+    if remote or (target_class in FILESYSTEM_TARGETS and target_path.is_relative_to(ctx.root / "Web")):
         project.public_sets.add(RESOURCES)
     public = RESOURCES in project.public_sets
     if ctx.side == "source":
-        uri = str(_mapping(target.get("targetOptions")).get("baseUri") or "_Resources/Persistent/")
-        public_url = (project.base_url.rstrip("/") + "/" + uri.strip("/") + "/"
-                      if public and project.base_url else None)
+        if remote:
+            public_url = uri.rstrip("/") + "/"
+        else:
+            public_url = (project.base_url.rstrip("/") + "/" + uri.strip("/") + "/"
+                          if public and project.base_url else None)
+        layout = ("subdivided" if options.get("subdivideHashPathSegment") else "flat") if remote else None
         project.file_selectors[RESOURCES] = neos_resources.selector(
-            target_path if public else None, public_url, keep_thumbnails=ctx.all_data)
-    where = f"public, published to {ctx.rel(target_path)}" if public else "not public"
+            target_path if public and not remote else None, public_url,
+            keep_thumbnails=ctx.all_data, remote_layout=layout)
+    where = (f"public, published to {uri}" if remote else
+             f"public, published to {ctx.rel(target_path)}" if public else "not public")
     project.notes.append(f"file set {RESOURCES}: {ctx.rel(folder)} ({where})")
 
 

@@ -40,8 +40,11 @@ def published_path(target: Path, sha1: str, filename: str) -> str | None:
     return None
 
 
-def selector(target: Path | None, public_url: str | None,
-             keep_thumbnails: bool) -> Callable[[Select, set[str]], FileSelection]:
+def selector(target: Path | None, public_url: str | None, keep_thumbnails: bool,
+             remote_layout: str | None = None) -> Callable[[Select, set[str]], FileSelection]:
+    """``target``: the folder a file-system target publishes into (public files are those found
+    there); ``remote_layout`` ("flat" or "subdivided") instead, for a target that publishes every
+    resource to ``public_url`` by itself (S3), where nothing can be looked at on disk."""
     def select(query: Select, tables: set[str]) -> FileSelection:
         if RESOURCE_TABLE not in tables:
             return FileSelection(notes=[f"no table {RESOURCE_TABLE}: the whole resource folder "
@@ -56,7 +59,11 @@ def selector(target: Path | None, public_url: str | None,
                 continue
             rel = stored_path(sha1)
             selection.include.add(rel)
-            where = published_path(target, sha1, str(filename)) if target and public_url else None
+            if remote_layout and public_url:
+                where = (f"{stored_path(sha1)}/{filename}" if remote_layout == "subdivided"
+                         else f"{sha1}/{filename}")
+            else:
+                where = published_path(target, sha1, str(filename)) if target and public_url else None
             if where and collection == "persistent":
                 selection.public[rel] = quote(where)
         selection.notes.append(
