@@ -193,3 +193,25 @@ def test_neos_resources_published_to_an_s3_target_come_from_its_base_uri(shop, m
         local = laptop / "Data" / "Persistent" / "Resources"
         assert tree(local)[photo][0] == content
         assert f"/{sha1}/photo.jpg" in s3.paths
+
+
+def test_neos_post_import_commands_run_with_php(shop, mysql_db, tmp_path, monkeypatch):
+    """With a PHP interpreter, synco runs ./flow resource:publish and flow:cache:flush itself
+    (here a shell stands in for PHP, and ./flow logs its calls; configuration:show fails, so the
+    settings come from the YAML files)."""
+    server = neos_tree(tmp_path / "server", {
+        "Configuration/Settings.yaml": backend(driver="pdo_mysql", host="127.0.0.1",
+                                               dbname=shop.database, user="root", password="''")})
+    dst = mysql_db("dst", create=False)
+    laptop = neos_tree(tmp_path / "laptop", {
+        "Configuration/Development/Settings.yaml": backend(
+            driver="pdo_mysql", host="127.0.0.1", dbname=dst.database, user="root", password="''")})
+    (laptop / "flow").write_text('#!/bin/sh\necho "$FLOW_CONTEXT $*" >> flow.calls\n'
+                                 '[ "$1" = configuration:show ] && exit 1\nexit 0\n')
+    monkeypatch.setenv("PHP", "/bin/sh")
+    with Source(["--listen", "127.0.0.1:0"], cwd=server) as source:
+        result = synco("download", source.token, "--yes", cwd=laptop)
+        assert result.code == 0, result.stderr + source.stderr
+    calls = (laptop / "flow.calls").read_text().splitlines()
+    assert calls[-2:] == ["Development resource:publish", "Development flow:cache:flush"], calls
+    assert "running env FLOW_CONTEXT=Development /bin/sh ./flow resource:publish" in result.stderr
