@@ -94,6 +94,23 @@ def select_sets(meta: dict, only: list[str]) -> list[dict]:
             or (s["kind"] == "files" and "files" in only)]
 
 
+def interleave(tables: list[dict]) -> list[tuple[str, dict]]:
+    """(table, chunk) pairs, each table's chunks in order, the tables advancing together by
+    bytes: a loader that fills several tables at once (PostgreSQL's lanes) always has work for
+    each of them, and a sequential loader does not mind the order."""
+    queues = [(t["name"], list(reversed(t["chunks"]))) for t in tables if t["chunks"]]
+    done = {name: 0 for name, _ in queues}
+    items = []
+    while queues:
+        name, chunks = min(queues, key=lambda q: done[q[0]])
+        chunk = chunks.pop()
+        items.append((name, chunk))
+        done[name] += chunk["size"]
+        if not chunks:
+            queues = [q for q in queues if q[0] != name]
+    return items
+
+
 def check_destinations(sets: list[dict], opts: DownloadOptions) -> None:
     for entry in sets:
         if entry["kind"] == "database" and opts.db_url is None and opts.output is None:
@@ -233,7 +250,7 @@ class Download:
 
     def _load(self, manifest: dict, target, advance) -> None:
         target.begin(manifest["schema"])
-        items = [(t["name"], c) for t in manifest["tables"] for c in t["chunks"]]
+        items = interleave(manifest["tables"])
         for (table, chunk), plain in ordered(items, lambda item: self.fetch_chunk(item[1])):
             target.load(table, plain)
             advance(len(plain))

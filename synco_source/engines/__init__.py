@@ -14,7 +14,9 @@ server binary does not load a driver it does not need):
 ``Loader(url)`` — loads into a shadow database and swaps it in at the end:
     ``describe_target() -> int``  number of tables now in the target database (0: absent or empty)
     ``begin(schema)``             create the shadow database and the tables
-    ``load(table, chunk)``        load one chunk's plaintext
+    ``load(table, chunk)``        load one chunk's plaintext (a loader that works in the
+                                  background may report a chunk's failure at a later load() or
+                                  at commit(), never later)
     ``commit()``                  add what comes after the data, swap, keep the previous database
     ``abort()``                   drop the shadow database; the target is untouched
 

@@ -12,6 +12,7 @@ import time
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from ..common import PREV, SHADOW, no_sigint
+from .lanes import LANES, Lanes
 from .sql import check_name, connect, connect_maintenance, copy_from, failing, qi, ql, query, set_encoding
 
 # synchronous_commit off: each chunk's COPY commits without waiting for its WAL flush. Safe here:
@@ -49,9 +50,10 @@ def rename(conn, old: str, new: str) -> None:
     conn.execute(f"ALTER DATABASE {qi(old)} RENAME TO {qi(new)}")
 
 
-def drop(conn, name: str) -> None:
+def drop(conn, name: str, force: bool = False) -> None:
+    """Drop a database; ``force`` (our own shadow only) ends the sessions still connected."""
     with failing(f"cannot drop database {name!r}", hint="close the sessions connected to it"):
-        conn.execute(f"DROP DATABASE IF EXISTS {qi(name)}")
+        conn.execute(f"DROP DATABASE IF EXISTS {qi(name)}" + (" WITH (FORCE)" if force else ""))
 
 
 class Loader:
@@ -66,6 +68,7 @@ class Loader:
         self.conn = None
         self.schema: dict | None = None
         self._copy_sql: dict[str, str] = {}
+        self._lanes: Lanes | None = None
 
     def describe_target(self) -> int:
         with failing(f"cannot inspect {self.url.redacted}"):
@@ -93,16 +96,20 @@ class Loader:
             self.admin.execute(f"CREATE DATABASE {qi(self.shadow)} TEMPLATE template0 ENCODING "
                                f"{ql(schema['encoding'])} LC_COLLATE {ql(schema['collate'])} "
                                f"LC_CTYPE {ql(schema['ctype'])}")
-        self.conn = connect(self.url, self.shadow)
-        with failing("cannot set up the shadow database session"):
-            for stmt in LOAD_SETTINGS:
-                self.conn.execute(stmt)
-            set_encoding(self.conn, "UTF8")
+        self.conn = self._session("UTF8")
         self._run(schema["pre"])
-        with failing("cannot set up the shadow database session"):
-            set_encoding(self.conn, schema["encoding"])
         for table in schema["tables"]:
             self._copy_sql[table["name"]] = copy_from(table["name"], table["columns"])
+        self._lanes = Lanes([self._session(schema["encoding"]) for _ in range(LANES)],
+                            self._copy_sql)
+
+    def _session(self, encoding: str):
+        conn = connect(self.url, self.shadow)
+        with failing("cannot set up the shadow database session"):
+            for stmt in LOAD_SETTINGS:
+                conn.execute(stmt)
+            set_encoding(conn, encoding)
+        return conn
 
     def _run(self, statements: list[dict]) -> None:
         for obj in statements:
@@ -110,19 +117,22 @@ class Loader:
                 self.conn.execute(obj["sql"])
 
     def load(self, table: str, chunk: bytes) -> None:
-        sql = self._copy_sql.get(table)
-        if sql is None:
+        if table not in self._copy_sql:
             raise DatabaseError(f"table {table} is not in the dump's schema")
-        with failing(f"cannot load rows into table {table}"):
-            with self.conn.cursor() as cur, cur.copy(sql) as copy:
-                copy.write(chunk)
+        self._lanes.load(table, chunk)
+
+    def _close_lanes(self) -> None:
+        if self._lanes is not None:
+            for lane in self._lanes.lanes:
+                lane.conn.close()
+            self._lanes = None
 
     def commit(self) -> None:
         schema = self.schema
         if schema is None:
             raise DatabaseError("commit() called before begin()")
-        with failing("cannot set up the shadow database session"):
-            set_encoding(self.conn, "UTF8")
+        self._lanes.finish()
+        self._close_lanes()
         self._run(schema["post"])
         self.conn.close()
         self.conn = None
@@ -138,11 +148,14 @@ class Loader:
 
     def abort(self) -> None:
         try:
+            if self._lanes is not None:
+                self._lanes.stop()
+            if not self.admin.closed:
+                drop(self.admin, self.shadow, force=True)
+            self._close_lanes()
             if self.conn is not None:
                 self.conn.close()
                 self.conn = None
-            if not self.admin.closed:
-                drop(self.admin, self.shadow)
         finally:
             self.close()
 
