@@ -526,12 +526,49 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem:.0f} GiB RAM, load average at start {la[0]:.2f}"
 
 
-def render(r: dict) -> str:
+def results_table(r: dict, dump_tool: str, import_tool: str) -> list[str]:
+    """The rows of the results table, shared by bench_mysql.py and bench_pg.py."""
     b_dump, s_dump, b_imp, s_imp = r["b_dump"], r.get("s_dump"), r["b_imp"], r.get("s_imp")
     dump_ratio = s_dump.wall / b_dump.wall if s_dump else None
     imp_ratio = s_imp.wall / b_imp.wall if s_imp else None
     srv_rss = r.get("server_hwm_end")
     cli_rss = abs(s_imp.rss["synco"]) if s_imp else None
+    L = []
+    L.append("| step | standard tool | synco | ratio synco/std | target | result |")
+    L.append("|---|---|---|---|---|---|")
+    L.append(f"| dump wall time | {fmt_wall(b_dump)} | "
+             + (f"{fmt_wall(s_dump)} | {dump_ratio:.2f} |" if s_dump else "not run | n/a |")
+             + f" <= {TARGET_DUMP_RATIO:.2f} | {verdict(None if dump_ratio is None else dump_ratio <= TARGET_DUMP_RATIO)} |")
+    L.append(f"| dump output | {fmt_bytes(b_dump.out_bytes)} (gzip -6) | "
+             + (f"{fmt_bytes(s_dump.out_bytes)} (stored, encrypted) | "
+                + (f"{s_dump.out_bytes / b_dump.out_bytes:.2f}" if s_dump.out_bytes else "n/a")
+                if s_dump else "not run | n/a")
+             + " | | |")
+    L.append(f"| dump peak RSS (MB) | {dump_tool} {fmt_mb(b_dump.rss[dump_tool])} + gzip "
+             f"{fmt_mb(b_dump.rss['gzip'])} | "
+             + (f"{fmt_mb(r['server_hwm_ready'])} at ready (VmHWM) | |" if s_dump else "not run | |")
+             + f" < {TARGET_RSS_MB} | "
+             + verdict(None if r.get("server_hwm_ready") is None else r["server_hwm_ready"] < TARGET_RSS_MB) + " |")
+    L.append(f"| import wall time | {fmt_wall(b_imp)} | "
+             + (f"{fmt_wall(s_imp)} | {imp_ratio:.2f} |" if s_imp else "not run | n/a |")
+             + f" <= {TARGET_IMPORT_RATIO:.2f} | {verdict(None if imp_ratio is None else imp_ratio <= TARGET_IMPORT_RATIO)} |")
+    L.append(f"| import peak RSS (MB) | {import_tool} {fmt_mb(b_imp.rss[import_tool])} | "
+             + (f"synco {fmt_mb(cli_rss)} | |" if s_imp else "not run | |")
+             + f" < {TARGET_RSS_MB} | {verdict(None if cli_rss is None else cli_rss < TARGET_RSS_MB)} |")
+    L.append("| server peak RSS after serving the download (MB) | | "
+             + (f"{fmt_mb(srv_rss)} (VmHWM before SIGTERM) | |" if srv_rss is not None else "not run | |")
+             + f" < {TARGET_RSS_MB} | {verdict(None if srv_rss is None else srv_rss < TARGET_RSS_MB)} |")
+    fl = r.get("flat")
+    if fl:
+        small, full = fl
+        L.append(f"| synco dump peak RSS vs size (MB) | | {small[0]:.0f} MB db: {fmt_mb(small[1])}; "
+                 f"{full[0]:.0f} MB db: {fmt_mb(full[1])} | {full[1] / small[1]:.2f} | flat (~1.0) | "
+                 + verdict(full[1] <= small[1] * 1.25 + 10) + " |")
+    return L
+
+
+def render(r: dict) -> str:
+    b_dump, s_dump, s_imp = r["b_dump"], r.get("s_dump"), r.get("s_imp")
     L = []
     L.append(f"Command: `{r['command']}`  ")
     L.append(f"Date: {r['date']} UTC; commit {r['rev']}; MariaDB {r['server_version']}; "
@@ -545,36 +582,7 @@ def render(r: dict) -> str:
                 f"({g['seconds'] / (r['sql_bytes'] / 1e9):.0f} s per GB of dump)."
                 if not g["skipped"] else "reused from an earlier run (--keep-source)."))
     L.append("")
-    L.append("| step | standard tool | synco | ratio synco/std | target | result |")
-    L.append("|---|---|---|---|---|---|")
-    L.append(f"| dump wall time | {fmt_wall(b_dump)} | "
-             + (f"{fmt_wall(s_dump)} | {dump_ratio:.2f} |" if s_dump else "not run | n/a |")
-             + f" <= {TARGET_DUMP_RATIO:.2f} | {verdict(None if dump_ratio is None else dump_ratio <= TARGET_DUMP_RATIO)} |")
-    L.append(f"| dump output | {fmt_bytes(b_dump.out_bytes)} (gzip -6) | "
-             + (f"{fmt_bytes(s_dump.out_bytes)} (stored, encrypted) | "
-                + (f"{s_dump.out_bytes / b_dump.out_bytes:.2f}" if s_dump.out_bytes else "n/a")
-                if s_dump else "not run | n/a")
-             + " | | |")
-    L.append(f"| dump peak RSS (MB) | mariadb-dump {fmt_mb(b_dump.rss['mariadb-dump'])} + gzip "
-             f"{fmt_mb(b_dump.rss['gzip'])} | "
-             + (f"{fmt_mb(r['server_hwm_ready'])} at ready (VmHWM) | |" if s_dump else "not run | |")
-             + f" < {TARGET_RSS_MB} | "
-             + verdict(None if r.get("server_hwm_ready") is None else r["server_hwm_ready"] < TARGET_RSS_MB) + " |")
-    L.append(f"| import wall time | {fmt_wall(b_imp)} | "
-             + (f"{fmt_wall(s_imp)} | {imp_ratio:.2f} |" if s_imp else "not run | n/a |")
-             + f" <= {TARGET_IMPORT_RATIO:.2f} | {verdict(None if imp_ratio is None else imp_ratio <= TARGET_IMPORT_RATIO)} |")
-    L.append(f"| import peak RSS (MB) | mariadb {fmt_mb(b_imp.rss['mariadb'])} | "
-             + (f"synco {fmt_mb(cli_rss)} | |" if s_imp else "not run | |")
-             + f" < {TARGET_RSS_MB} | {verdict(None if cli_rss is None else cli_rss < TARGET_RSS_MB)} |")
-    L.append("| server peak RSS after serving the download (MB) | | "
-             + (f"{fmt_mb(srv_rss)} (VmHWM before SIGTERM) | |" if srv_rss is not None else "not run | |")
-             + f" < {TARGET_RSS_MB} | {verdict(None if srv_rss is None else srv_rss < TARGET_RSS_MB)} |")
-    fl = r.get("flat")
-    if fl:
-        small, full = fl
-        L.append(f"| synco dump peak RSS vs size (MB) | | {small[0]:.0f} MB db: {fmt_mb(small[1])}; "
-                 f"{full[0]:.0f} MB db: {fmt_mb(full[1])} | {full[1] / small[1]:.2f} | flat (~1.0) | "
-                 + verdict(full[1] <= small[1] * 1.25 + 10) + " |")
+    L += results_table(r, "mariadb-dump", "mariadb")
     L.append("")
     extra = ["peak RSS of mariadb-dump, gzip, mariadb and synco download is "
              + ("GNU time's %M (ru_maxrss of a child forked by a small process)" if GNU_TIME else
