@@ -23,7 +23,8 @@ from synco_source.chunking import cut_rows
 from synco_source.dburl import DatabaseUrl, parse
 
 __all__ = ["mysql_server", "mysql_db", "sakila_db", "chinook_db", "testdata_dir", "mysql_connect",
-           "load_sql", "mysql_fingerprint", "dump_chunks", "copy_database", "mysql_client"]
+           "load_sql", "mysql_fingerprint", "dump_chunks", "copy_database", "mysql_client",
+           "sql_script"]
 
 DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
 _DEFINER = re.compile(r" DEFINER=\S+@\S+")
@@ -257,3 +258,20 @@ def copy_database(src: DatabaseUrl, dst: DatabaseUrl) -> dict[str, list[bytes]]:
         raise
     loader.commit()
     return chunks
+
+
+def sql_script(url: DatabaseUrl) -> bytes:
+    """Dump ``url`` (any engine) through the engine's SqlWriter: the plain SQL script."""
+    import io
+
+    from synco_source import engines
+
+    schema, chunks = dump_chunks(url)
+    out = io.BytesIO()
+    writer = engines.sql_writer(url.engine, out)
+    writer.begin(schema)
+    for table, table_chunks in chunks.items():
+        for chunk in table_chunks:
+            writer.load(table, chunk)
+    writer.commit()
+    return out.getvalue()

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
 import tracemalloc
 from pathlib import Path
 
 import pytest
 
-from dbfixtures import (copy_database, dump_chunks, load_sql, mysql_connect, mysql_fingerprint)
+from dbfixtures import (copy_database, dump_chunks, load_sql, mysql_connect, mysql_fingerprint,
+                        sql_script)
 from synco_source.chunking import cut_rows
-from synco_source.engines.mysql import Dumper, Loader, SqlWriter, restore
+from synco_source.engines.mysql import Dumper, Loader, restore
 from synco_source.errors import DatabaseError
 
 FIXTURE = Path(__file__).resolve().parent / "mysql_all_types.sql"
@@ -62,16 +62,8 @@ def test_chinook_round_trip(chinook_db, mysql_db):
 
 
 def test_sql_script_of_sakila_loads_with_the_client(sakila_db, mysql_db):
-    schema, chunks = dump_chunks(sakila_db)
-    out = io.BytesIO()
-    writer = SqlWriter(out)
-    writer.begin(schema)
-    for table, table_chunks in chunks.items():
-        for chunk in table_chunks:
-            writer.load(table, chunk)
-    writer.commit()
     target = mysql_db("sakila_sql")
-    load_sql(target, out.getvalue())
+    load_sql(target, sql_script(sakila_db))
     assert mysql_fingerprint(target) == mysql_fingerprint(sakila_db)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import math
 import random
 import struct
@@ -10,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dbfixtures import copy_database, dump_chunks, load_sql, mysql_connect, mysql_fingerprint
-from synco_source.engines.mysql import Dumper, SqlWriter
+from dbfixtures import (copy_database, load_sql, mysql_connect, mysql_fingerprint,
+                        sql_script)
+from synco_source.engines.mysql import Dumper
 from synco_source.errors import DatabaseError
 
 FIXTURE = Path(__file__).resolve().parent / "mysql_all_types.sql"
@@ -61,16 +61,8 @@ def test_copied_objects_work(types_db, mysql_db):
 
 def test_all_types_sql_script(types_db, mysql_db):
     """The SqlWriter script loads with the mariadb client into the same database."""
-    schema, chunks = dump_chunks(types_db)
-    out = io.BytesIO()
-    writer = SqlWriter(out)
-    writer.begin(schema)
-    for table, table_chunks in chunks.items():
-        for chunk in table_chunks:
-            writer.load(table, chunk)
-    writer.commit()
     target = mysql_db("types_sql")
-    load_sql(target, out.getvalue())
+    load_sql(target, sql_script(types_db))
     assert mysql_fingerprint(target) == mysql_fingerprint(types_db)
 
 

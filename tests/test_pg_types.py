@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
 
-from pgfixtures import pg_copy_database, pg_dump_chunks, pg_execute, pg_fingerprint, psql_load
-from synco_source.engines.postgresql import Dumper, SqlWriter
+from dbfixtures import sql_script
+from pgfixtures import pg_copy_database, pg_execute, pg_fingerprint, psql_load
+from synco_source.engines.postgresql import Dumper
 
 FIXTURE = Path(__file__).resolve().parent / "pg_all_cases.sql"
 
@@ -37,16 +37,8 @@ def test_all_cases_round_trip(cases_db, pg_db):
 
 
 def test_sql_script_loads_with_psql(cases_db, pg_db):
-    schema, chunks = pg_dump_chunks(cases_db)
-    out = io.BytesIO()
-    writer = SqlWriter(out)
-    writer.begin(schema)
-    for table, table_chunks in chunks.items():
-        for chunk in table_chunks:
-            writer.load(table, chunk)
-    writer.commit()
     target = pg_db("cases_sql")
-    psql_load(target, out.getvalue())
+    psql_load(target, sql_script(cases_db))
     assert pg_fingerprint(target) == pg_fingerprint(cases_db)
 
 
