@@ -24,7 +24,7 @@ from synco_source.dburl import DatabaseUrl, parse
 
 __all__ = ["mysql_server", "mysql_db", "sakila_db", "chinook_db", "testdata_dir", "mysql_connect",
            "load_sql", "mysql_fingerprint", "dump_chunks", "copy_database", "mysql_client",
-           "sql_script"]
+           "sql_script", "mysql_execute"]
 
 DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
 _DEFINER = re.compile(r" DEFINER=\S+@\S+")
@@ -52,6 +52,18 @@ def mysql_connect(url: DatabaseUrl, database: str | None = None, **kwargs) -> py
     where = {"unix_socket": url.socket} if url.socket else {"host": url.host, "port": url.port}
     return pymysql.connect(user=url.user, password=url.password, database=database or None,
                            charset="utf8mb4", autocommit=True, connect_timeout=5, **where, **kwargs)
+
+
+def mysql_execute(url: DatabaseUrl, *statements: str, database: str | None = None) -> tuple:
+    """Run statements in ``url``'s database (or ``database``; "" for none); the last one's rows."""
+    conn = mysql_connect(url, url.database if database is None else database)
+    try:
+        with conn.cursor() as cur:
+            for stmt in statements:
+                cur.execute(stmt)
+            return tuple(cur.fetchall())
+    finally:
+        conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@ another, a real MariaDB on both ends."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from dbfixtures import load_sql, mysql_fingerprint
 from e2e import MARKER, databases, make_files, make_local, tree

@@ -9,24 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from dbfixtures import (copy_database, dump_chunks, load_sql, mysql_connect, mysql_fingerprint,
+from dbfixtures import mysql_execute as execute
+from dbfixtures import (copy_database, dump_chunks, load_sql, mysql_fingerprint,
                         sql_script)
 from synco_source.chunking import cut_rows
 from synco_source.engines.mysql import Dumper, Loader, restore
 from synco_source.errors import DatabaseError
 
 FIXTURE = Path(__file__).resolve().parent / "mysql_all_types.sql"
-
-
-def execute(url, *statements, database: str | None = None):
-    conn = mysql_connect(url, database or url.database)
-    try:
-        with conn.cursor() as cur:
-            for stmt in statements:
-                cur.execute(stmt)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def databases(url) -> set[str]:

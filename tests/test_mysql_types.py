@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dbfixtures import mysql_execute as execute
 from dbfixtures import (copy_database, load_sql, mysql_connect, mysql_fingerprint,
                         sql_script)
 from synco_source.engines.mysql import Dumper
@@ -22,17 +23,6 @@ def types_db(mysql_db):
     url = mysql_db("types")
     load_sql(url, FIXTURE)
     return url
-
-
-def execute(url, *statements):
-    conn = mysql_connect(url, url.database)
-    try:
-        with conn.cursor() as cur:
-            for stmt in statements:
-                cur.execute(stmt)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def table_rows(url, table) -> list[bytes]:
