@@ -526,6 +526,22 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {mem:.0f} GiB RAM, load average at start {la[0]:.2f}"
 
 
+def synco_binaries(a) -> tuple | None:
+    """(synco-source, synco) executables, (None, None) with --skip-synco; None (after saying
+    what to do) when they are missing."""
+    if a.skip_synco:
+        return None, None
+    src_exe, cli_exe = find_exe("synco-source", a.synco_bin), find_exe("synco", a.synco_bin)
+    missing = [n for n, e in (("synco-source", src_exe), ("synco", cli_exe)) if e is None]
+    if missing:
+        where = a.synco_bin or ".venv/bin"
+        print(f"bench: error: {' and '.join(missing)} not found in {where}. Install the project "
+              "into the venv (.venv/bin/pip install -e .), pass --synco-bin DIR, or run the "
+              "baseline only with --skip-synco.", file=sys.stderr)
+        return None
+    return src_exe, cli_exe
+
+
 def results_table(r: dict, dump_tool: str, import_tool: str) -> list[str]:
     """The rows of the results table, shared by bench_mysql.py and bench_pg.py."""
     b_dump, s_dump, b_imp, s_imp = r["b_dump"], r.get("s_dump"), r["b_imp"], r.get("s_imp")
@@ -679,16 +695,10 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("mariadb", "mariadb-dump", "gzip"):
         if not shutil.which(tool):
             p.error(f"`{tool}` not found on PATH")
-    src_exe = cli_exe = None
-    if not a.skip_synco:
-        src_exe, cli_exe = find_exe("synco-source", a.synco_bin), find_exe("synco", a.synco_bin)
-        missing = [n for n, e in (("synco-source", src_exe), ("synco", cli_exe)) if e is None]
-        if missing:
-            where = a.synco_bin or ".venv/bin"
-            print(f"bench: error: {' and '.join(missing)} not found in {where}. Install the project "
-                  "into the venv (.venv/bin/pip install -e .), pass --synco-bin DIR, or run the "
-                  "baseline only with --skip-synco.", file=sys.stderr)
-            return 2
+    found = synco_binaries(a)
+    if found is None:
+        return 2
+    src_exe, cli_exe = found
 
     def _on_term(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")

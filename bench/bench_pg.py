@@ -52,8 +52,8 @@ sys.path.insert(0, str(HERE))
 import gen_pg  # noqa: E402
 # The measurement machinery is shared with the MySQL benchmark so both report the same things.
 from bench_mysql import (  # noqa: E402
-    GNU_TIME, Measured, Run, SyncoServer, TreeSampler, _rss, find_exe, fmt_bytes, fmt_mb,
-    git_rev, log, machine, results_table, synco_download, vm_hwm_mb,
+    GNU_TIME, Measured, Run, SyncoServer, TreeSampler, _rss, fmt_bytes, fmt_mb,
+    git_rev, log, machine, results_table, synco_binaries, synco_download, vm_hwm_mb,
 )
 
 ORDERED_HASH_MAX_ROWS = 1_000_000
@@ -335,16 +335,10 @@ def main(argv: list[str] | None = None) -> int:
     for tool in ("psql", "pg_dump", "gzip"):
         if not shutil.which(tool):
             p.error(f"`{tool}` not found on PATH")
-    src_exe = cli_exe = None
-    if not a.skip_synco:
-        src_exe, cli_exe = find_exe("synco-source", a.synco_bin), find_exe("synco", a.synco_bin)
-        missing = [n for n, e in (("synco-source", src_exe), ("synco", cli_exe)) if e is None]
-        if missing:
-            where = a.synco_bin or ".venv/bin"
-            print(f"bench: error: {' and '.join(missing)} not found in {where}. Install the project "
-                  "into the venv (.venv/bin/pip install -e .), pass --synco-bin DIR, or run the "
-                  "baseline only with --skip-synco.", file=sys.stderr)
-            return 2
+    found = synco_binaries(a)
+    if found is None:
+        return 2
+    src_exe, cli_exe = found
 
     def _on_term(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
