@@ -9,9 +9,15 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from ..errors import LocalIOError
+from ..errors import DatabaseError, LocalIOError
 
 SHADOW, PREV = "__synco_new", "__synco_prev"
+
+
+def no_previous_copy(target: str, prev: str) -> DatabaseError:
+    """What ``restore`` says when no earlier download replaced the database."""
+    return DatabaseError(f"there is no previous copy of {target!r} to restore (no database {prev!r})",
+                         hint="restore works after a download replaced the database")
 
 
 @contextlib.contextmanager

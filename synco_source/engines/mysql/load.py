@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
-from ..common import PREV, SHADOW, no_sigint
+from ..common import PREV, SHADOW, no_previous_copy, no_sigint
 from . import catalog
 from .sql import check_name, connect, failing, qi, query
 
@@ -242,9 +242,7 @@ def restore(url: DatabaseUrl) -> str:
     try:
         with failing(f"cannot inspect {url.redacted}"):
             if not _exists(conn, prev):
-                raise DatabaseError(f"there is no previous copy of {target!r} to restore "
-                                    f"(no database {prev!r})",
-                                    hint="restore works after a download replaced the database")
+                raise no_previous_copy(target, prev)
             objs = catalog.objects(conn, prev)
             count = len(catalog.base_tables(conn, prev, strict=False))
             charset = _charset(conn, prev)

@@ -11,7 +11,7 @@ import time
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
-from ..common import PREV, SHADOW, no_sigint
+from ..common import PREV, SHADOW, no_previous_copy, no_sigint
 from .lanes import LANES, Lanes
 from .sql import check_name, connect, connect_maintenance, copy_from, failing, qi, ql, query, set_encoding
 
@@ -173,9 +173,7 @@ def restore(url: DatabaseUrl) -> str:
     try:
         with failing(f"cannot inspect {url.redacted}"):
             if not exists(conn, prev):
-                raise DatabaseError(f"there is no previous copy of {target!r} to restore "
-                                    f"(no database {prev!r})",
-                                    hint="restore works after a download replaced the database")
+                raise no_previous_copy(target, prev)
             refuse_if_in_use(conn, target)
             refuse_if_in_use(conn, prev)
         drop(conn, tmp)
