@@ -71,15 +71,6 @@ writable_dir() {  # mkdir -p and test by writing: root-owned folders and read-on
   rm -f "$probe"
 }
 
-can_exec_in() {  # can programs run from this folder (not mounted noexec)?
-  probe="$1/.synco-exec.$$"
-  printf '#!/bin/sh\nexit 0\n' >"$probe" 2>/dev/null || return 1
-  chmod 700 "$probe" && "$probe" 2>/dev/null
-  ok=$?
-  rm -f "$probe"
-  return $ok
-}
-
 main() {
   version=latest
   case "${1:-}" in
@@ -136,20 +127,6 @@ main() {
   fi
   say "installed $dir/$PROG ($version, SHA-256 checked)"
   case ":${PATH:-}:" in *":$dir:"*) ;; *) say "note: $dir is not on PATH; run it as $dir/$PROG" ;; esac
-
-  # the binary unpacks into TMPDIR and runs from there: a noexec /tmp needs another folder
-  tmp=${TMPDIR:-/tmp}
-  if ! can_exec_in "$tmp"; then
-    alt=${XDG_CACHE_HOME:-${HOME:-$dir}/.cache}/synco-source/tmp
-    if writable_dir "$alt" && can_exec_in "$alt"; then
-      say "note: $tmp does not allow running programs (mounted noexec); using TMPDIR=$alt"
-      say "note: set it yourself when you run $PROG later: TMPDIR=$alt $PROG ..."
-      TMPDIR=$alt
-      export TMPDIR
-    else
-      say "warning: $tmp does not allow running programs (noexec); set TMPDIR to a folder that does"
-    fi
-  fi
 
   trap - EXIT INT TERM
   rm -f "$sums"
