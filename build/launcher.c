@@ -590,7 +590,7 @@ int main(int argc, char **argv)
         }
         die(EXIT_LOCAL_IO, "found no temporary folder to unpack and run in (%s): set TMPDIR to "
             "a writable folder, not mounted noexec, with %llu MB free", tried,
-            (unsigned long long)(unpacked_size >> 20) * 3 + 1);
+            (unsigned long long)(unpacked_size >> 20) * 4 + 4);
     }
 
     int status;

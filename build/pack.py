@@ -68,9 +68,9 @@ def pack(launcher: str, prepared: str, output: str) -> None:
     entries = []
     for member in tar.getmembers():
         name = member.name
-        if name.startswith(".staticx.") or "/" in name:
-            if name.startswith(".staticx."):
-                continue
+        if name.startswith(".staticx."):
+            continue
+        if "/" in name:
             sys.exit(f"pack.py: unexpected folder in the staticx archive: {name}")
         role = PROGRAM if name == program else INTERPRETER if name == interpreter else LIBRARY
         if member.issym():

@@ -316,7 +316,7 @@ def test_server_runs_in_an_empty_chroot(built, chroot, databases):
 
 
 def test_chroot_without_proc_says_so(built, chroot):
-    """/proc is the one thing the binary needs from the system (staticx reads itself there)."""
+    """/proc is the one thing the binary needs from the system (the launcher reads itself there)."""
     import shutil
 
     shutil.copy2(SERVER, chroot / "synco-source")
