@@ -14,6 +14,7 @@
  *   4. runs the program with the same arguments; if the kernel refuses to run it there, it
  *      tries the next folder;
  *   5. forwards stop signals to it, waits, removes the folder and exits as the program did.
+ * The program gets that folder as $TMPDIR, so what it unpacks or writes there goes with it.
  *
  * It needs only the kernel: no C library of the host, just /proc to read itself.
  */
@@ -526,10 +527,9 @@ static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folde
         close(report[0]);
         set_signals(NULL);
         block_signals(SIG_UNBLOCK);
-        /* the PyInstaller stage unpacks into $TMPDIR too: give it the folder that worked */
-        const char *tmpdir = getenv("TMPDIR");
-        if (!tmpdir || strcmp(tmpdir, a->root))
-            setenv("TMPDIR", a->root, 1);
+        /* the PyInstaller stage unpacks into $TMPDIR too, and the program keeps its temporary
+           files there: our folder, where programs may run and which is removed at the end */
+        setenv("TMPDIR", folder, 1);
         execv(path, argv);
         int err_no = errno;
         (void)!write(report[1], &err_no, sizeof err_no);
