@@ -8,7 +8,8 @@
  *      $XDG_RUNTIME_DIR, $HOME, in this order, skipping any that is mounted noexec, full or not
  *      writable;
  *   2. unpacks the payload into a new folder there (libraries are xz-compressed, the program is
- *      stored as it is, being compressed already);
+ *      stored as it is, being compressed already), locked while it is in use; folders of
+ *      earlier runs that nothing holds any more are removed first;
  *   3. writes that folder into the program's interpreter path and RPATH, which the build left as
  *      long placeholders, so the program runs with the unpacked loader and libraries only;
  *   4. runs the program with the same arguments; if the kernel refuses to run it there, it
@@ -30,6 +31,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/types.h>
@@ -68,7 +72,6 @@ static uint64_t unpacked_size;
 
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t caught;
-static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 static void die(int code, const char *fmt, ...)
 {
@@ -143,6 +146,7 @@ static void read_payload(void)
     if (n_entries == 0 || n_entries > MAX_ENTRIES)
         die(EXIT_INTEGRITY, "this file is damaged (%u entries): download it again", n_entries);
     uint64_t end = (uint64_t)st.st_size - TRAILER_SIZE;
+    unsigned programs = 0, interpreters = 0;
     for (unsigned i = 0; i < n_entries; i++) {
         struct entry *e = &entries[i];
         unsigned char h[ENTRY_SIZE];
@@ -162,14 +166,30 @@ static void read_payload(void)
         e->name[name_len] = 0;
         off += name_len;
         e->data = off;
+        if (e->stored > end - off)
+            die(EXIT_INTEGRITY, "this file is damaged (entry %u): download it again", i);
         off += e->stored;
-        if (off > end || strchr(e->name, '/') || !strcmp(e->name, ".") || !strcmp(e->name, "..")
+        if (strchr(e->name, '/') || !strcmp(e->name, ".") || !strcmp(e->name, "..")
             || e->kind > KIND_SYMLINK || e->codec > CODEC_XZ || e->role > ROLE_INTERPRETER)
             die(EXIT_INTEGRITY, "this file is damaged (entry %u): download it again", i);
         if (e->role == ROLE_PROGRAM)
             prog = e->name;
         unpacked_size += e->size;
+        if (e->role == ROLE_PROGRAM)
+            programs++;
+        if (e->role == ROLE_INTERPRETER)
+            interpreters++;
     }
+    if (programs != 1 || interpreters != 1)
+        die(EXIT_INTEGRITY, "this file is damaged (%u programs, %u interpreters): download it "
+            "again", programs, interpreters);
+}
+
+/* room for our folder: the payload unpacked, then the PyInstaller stage's libraries (about 2.5
+   times its program), with some to spare */
+static uint64_t space_needed(void)
+{
+    return unpacked_size * 4 + (4 << 20);
 }
 
 static const struct entry *entry_with(int role)
@@ -182,7 +202,9 @@ static const struct entry *entry_with(int role)
 }
 
 /* ---------------------------------------------------------------------------------------- */
-/* unpacking; each failure returns -1 with errno set, or EIO for a damaged payload */
+/* unpacking: 0, DAMAGED for a payload that does not decode, or -1 with errno set (disk full,
+   I/O error: another folder may do) */
+#define DAMAGED (-2)
 
 static int copy_stored(const struct entry *e, int out)
 {
@@ -190,16 +212,14 @@ static int copy_stored(const struct entry *e, int out)
     uint64_t left = e->stored, off = e->data;
     while (left) {
         size_t n = left < sizeof buf ? (size_t)left : sizeof buf;
-        if (read_at(buf, n, off) < 0) {
-            errno = EIO;
-            return -1;
-        }
+        if (read_at(buf, n, off) < 0)
+            return DAMAGED;
         if (write_all(out, buf, n) < 0)
             return -1;
         off += n;
         left -= n;
     }
-    return e->stored == e->size ? 0 : (errno = EIO, -1);
+    return e->stored == e->size ? 0 : DAMAGED;
 }
 
 static int copy_xz(const struct entry *e, int out)
@@ -211,7 +231,7 @@ static int copy_xz(const struct entry *e, int out)
         return -1;
     }
     uint64_t left = e->stored, off = e->data, total = 0;
-    int rc = -1;
+    int rc = DAMAGED;
     lzma_ret r = LZMA_OK;
     while (r == LZMA_OK) {
         if (s.avail_in == 0 && left) {
@@ -235,9 +255,11 @@ static int copy_xz(const struct entry *e, int out)
     }
     if (r == LZMA_STREAM_END && total == e->size && left == 0 && s.avail_in == 0)
         rc = 0;
+    else if (r == LZMA_MEM_ERROR) {
+        rc = -1;
+        errno = ENOMEM;
+    }
     lzma_end(&s);
-    if (rc < 0)
-        errno = r == LZMA_MEM_ERROR ? ENOMEM : EIO;
     return rc;
 }
 
@@ -246,10 +268,8 @@ static int unpack_entry(int dir, const struct entry *e)
     if (e->kind == KIND_SYMLINK) {
         char target[256];
         if (e->codec != CODEC_STORED || e->stored >= sizeof target || e->stored != e->size
-            || read_at(target, e->stored, e->data) < 0 || memchr(target, '/', e->stored)) {
-            errno = EIO;
-            return -1;
-        }
+            || read_at(target, e->stored, e->data) < 0 || memchr(target, '/', e->stored))
+            return DAMAGED;
         target[e->stored] = 0;
         return symlinkat(target, dir, e->name);
     }
@@ -257,13 +277,12 @@ static int unpack_entry(int dir, const struct entry *e)
     if (out < 0)
         return -1;
     int rc = e->codec == CODEC_XZ ? copy_xz(e, out) : copy_stored(e, out);
+    if (rc == 0 && fchmod(out, e->mode) < 0)
+        rc = -1;
     int saved = errno;
-    if (rc == 0 && (fchmod(out, e->mode) < 0 || close(out) < 0))
+    if (close(out) < 0 && rc == 0) /* a write error can show only here (NFS, quota) */
         return -1;
-    if (rc < 0) {
-        close(out);
-        errno = saved;
-    }
+    errno = saved;
     return rc;
 }
 
@@ -318,34 +337,35 @@ static const char *patch_program(int dir, const char *name, const char *interp,
         } else if (ph[i].p_type == PT_DYNAMIC) {
             size_t n = ph[i].p_filesz / sizeof(Elf64_Dyn);
             Elf64_Dyn *dyn = malloc(ph[i].p_filesz);
-            uint64_t strtab = 0, rpath_at = 0, str_off = 0;
-            int has_rpath = 0;
+            uint64_t strtab = 0, str_off = 0;
             if (!dyn || pread(fd, dyn, ph[i].p_filesz, (off_t)ph[i].p_offset)
                             != (ssize_t)ph[i].p_filesz) {
                 free(dyn);
                 err = "cannot read the program's dynamic section";
                 break;
             }
-            for (size_t k = 0; k < n && dyn[k].d_tag != DT_NULL; k++) {
+            for (size_t k = 0; k < n && dyn[k].d_tag != DT_NULL; k++)
                 if (dyn[k].d_tag == DT_STRTAB)
                     strtab = dyn[k].d_un.d_ptr;
-                else if (dyn[k].d_tag == DT_RPATH || dyn[k].d_tag == DT_RUNPATH) {
-                    rpath_at = dyn[k].d_un.d_val;
-                    has_rpath = 1;
-                }
-            }
-            free(dyn);
-            char old[4096];
-            ssize_t got;
-            if (!has_rpath || vaddr_to_offset(ph, eh.e_phnum, strtab, &str_off) < 0
-                || (got = pread(fd, old, sizeof old, (off_t)(str_off + rpath_at))) <= 0
-                || !memchr(old, 0, (size_t)got)) {
-                err = "the program has no RPATH placeholder";
+            if (vaddr_to_offset(ph, eh.e_phnum, strtab, &str_off) < 0) {
+                free(dyn);
+                err = "the program has no string table";
                 break;
             }
-            if (put_string(fd, str_off + rpath_at, strlen(old) + 1, rpath) < 0)
-                err = "the folder's path is too long for the program's RPATH";
-            rpath_done = 1;
+            /* every RPATH and RUNPATH: a RUNPATH left as a placeholder would hide the RPATH */
+            for (size_t k = 0; k < n && dyn[k].d_tag != DT_NULL && !err; k++) {
+                if (dyn[k].d_tag != DT_RPATH && dyn[k].d_tag != DT_RUNPATH)
+                    continue;
+                char old[4096];
+                uint64_t at = str_off + dyn[k].d_un.d_val;
+                ssize_t got = pread(fd, old, sizeof old, (off_t)at);
+                if (got <= 0 || !memchr(old, 0, (size_t)got))
+                    err = "the program's RPATH cannot be read";
+                else if (put_string(fd, at, strlen(old) + 1, rpath) < 0)
+                    err = "the folder's path is too long for the program's RPATH";
+                rpath_done = 1;
+            }
+            free(dyn);
         }
     }
     if (!err && !(interp_done && rpath_done))
@@ -358,22 +378,32 @@ out:
 /* ---------------------------------------------------------------------------------------- */
 /* the folder */
 
-static void remove_tree(int parent, const char *name)
+/* remove name under parent, whatever the program left in it (read-only folders included);
+   1 when it is gone */
+static int remove_tree(int parent, const char *name)
 {
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+        return 1;
+    if (errno != EISDIR && errno != EPERM && errno != EACCES)
+        return 0;
+    fchmodat(parent, name, 0700, 0); /* not a symbolic link: unlinkat removed those */
     int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-        DIR *d = fdopendir(fd);
-        struct dirent *de;
-        while (d && (de = readdir(d)))
-            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
-                if (unlinkat(fd, de->d_name, 0) < 0 && errno == EISDIR)
-                    remove_tree(fd, de->d_name);
-        if (d)
-            closedir(d);
-        else
-            close(fd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d) {
+        /* again while a pass removes something: removing while reading may skip entries */
+        for (int progress = 1; progress;) {
+            progress = 0;
+            rewinddir(d);
+            struct dirent *de;
+            while ((de = readdir(d)))
+                if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                    progress |= remove_tree(fd, de->d_name);
+        }
+        closedir(d);
+    } else if (fd >= 0) {
+        close(fd);
     }
-    unlinkat(parent, name, AT_REMOVEDIR);
+    return unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT;
 }
 
 static void remove_folder(const char *path)
@@ -381,12 +411,48 @@ static void remove_folder(const char *path)
     remove_tree(AT_FDCWD, path);
 }
 
+/* Folders of earlier runs that nothing holds any more (the launcher killed with SIGKILL, a
+   machine that lost power): each run keeps a lock on its folder, which the program inherits. */
+static void sweep(const char *root)
+{
+    int dir = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dir >= 0 ? fdopendir(dir) : NULL;
+    if (!d) {
+        if (dir >= 0)
+            close(dir);
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, FOLDER_TEMPLATE, strlen(FOLDER_TEMPLATE) - 6)
+            || strlen(de->d_name) != strlen(FOLDER_TEMPLATE))
+            continue;
+        struct stat st;
+        int fd = openat(dir, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        /* a minute old at least: a run that has just made its folder locks it right after */
+        if (fstat(fd, &st) == 0 && st.st_uid == geteuid() && time(NULL) - st.st_mtime > 60
+            && flock(fd, LOCK_EX | LOCK_NB) == 0)
+            remove_tree(dir, de->d_name);
+        close(fd);
+    }
+    closedir(d);
+}
+
 /* ---------------------------------------------------------------------------------------- */
-/* signals: before the program runs, remember one; then forward what was sent to us alone */
+/* signals: before the program runs, remember one; then forward what was sent to us alone.
+   Signals ignored when we started (nohup, a script's trap "") stay ignored, for us and for it. */
+
+static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM};
+#define N_FORWARDED (sizeof forwarded / sizeof *forwarded)
+static int inherited_ignore[N_FORWARDED];
+static int xfsz_ignored;
 
 static void on_signal(int sig, siginfo_t *info, void *ctx)
 {
     (void)ctx;
+    int saved = errno;
     if (child_pid > 0) {
         /* a signal from the terminal (Ctrl-C, hang-up) reaches the whole process group, the
            program too: forward only what was sent to this process */
@@ -395,39 +461,61 @@ static void on_signal(int sig, siginfo_t *info, void *ctx)
     } else {
         caught = sig;
     }
+    errno = saved;
 }
 
-static void set_signals(void (*handler)(int, siginfo_t *, void *))
+static void set_signals(int install)
 {
     struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sigemptyset(&sa.sa_mask);
-    if (handler) {
-        sa.sa_sigaction = handler;
-        sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    } else {
-        sa.sa_handler = SIG_DFL;
-    }
-    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+    for (size_t i = 0; i < N_FORWARDED; i++) {
+        if (inherited_ignore[i])
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sigemptyset(&sa.sa_mask);
+        if (install) {
+            sa.sa_sigaction = on_signal;
+            sa.sa_flags = SA_SIGINFO | SA_RESTART;
+        } else {
+            sa.sa_handler = SIG_DFL;
+        }
         sigaction(forwarded[i], &sa, NULL);
+    }
+}
+
+static void init_signals(void)
+{
+    for (size_t i = 0; i < N_FORWARDED; i++) {
+        struct sigaction old;
+        inherited_ignore[i] = sigaction(forwarded[i], NULL, &old) == 0
+                              && old.sa_handler == SIG_IGN;
+    }
+    set_signals(1);
+    signal(SIGCHLD, SIG_DFL); /* an inherited SIG_IGN would make waitpid fail */
+    /* a file size limit: a failed write, so the next folder is tried */
+    xfsz_ignored = signal(SIGXFSZ, SIG_IGN) == SIG_IGN;
 }
 
 static void block_signals(int how)
 {
     sigset_t set;
     sigemptyset(&set);
-    for (size_t i = 0; i < sizeof forwarded / sizeof *forwarded; i++)
+    for (size_t i = 0; i < N_FORWARDED; i++)
         sigaddset(&set, forwarded[i]);
     sigprocmask(how, &set, NULL);
 }
 
-/* exit as the program did, or as the signal that stopped us would have */
+/* exit as the program did, or die of the signal that stopped it */
 static void exit_like(int status)
 {
     if (WIFSIGNALED(status)) {
         int sig = WTERMSIG(status);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core); /* the program has written its core dump, if any */
         signal(sig, SIG_DFL);
-        block_signals(SIG_UNBLOCK);
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, sig);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
         kill(getpid(), sig);
         exit(128 + sig);
     }
@@ -464,6 +552,11 @@ static void add_root(struct attempt *roots, unsigned *n, const char *path)
    reason in why (and nothing left behind) */
 static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folder_size)
 {
+    /* the folder goes into the program's RPATH, where ':' separates and '$' substitutes */
+    if (a->root[0] != '/' || strpbrk(a->root, ":$")) {
+        snprintf(a->why, sizeof a->why, "not an absolute path without ':' and '$'");
+        return 0;
+    }
     struct statvfs vfs;
     if (statvfs(a->root, &vfs) < 0) {
         snprintf(a->why, sizeof a->why, "%s", strerror(errno));
@@ -473,9 +566,9 @@ static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folde
         snprintf(a->why, sizeof a->why, "mounted noexec");
         return 0;
     }
-    if ((uint64_t)vfs.f_bavail * vfs.f_frsize < unpacked_size) {
+    if ((uint64_t)vfs.f_bavail * vfs.f_frsize < space_needed()) {
         snprintf(a->why, sizeof a->why, "less than %llu MB free",
-                 (unsigned long long)(unpacked_size >> 20) + 1);
+                 (unsigned long long)(space_needed() >> 20));
         return 0;
     }
     snprintf(folder, folder_size, "%s/%s", a->root, FOLDER_TEMPLATE);
@@ -483,30 +576,35 @@ static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folde
         snprintf(a->why, sizeof a->why, "%s", strerror(errno));
         return 0;
     }
-    int dir = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    for (unsigned i = 0; dir >= 0 && i < n_entries; i++) {
+    /* the lock that keeps sweep() of other runs away; not close-on-exec: the program and its
+       PyInstaller stage hold it as long as they run */
+    int dir = open(folder, O_RDONLY | O_DIRECTORY);
+    if (dir < 0 || flock(dir, LOCK_EX) < 0) {
+        snprintf(a->why, sizeof a->why, "%s", strerror(errno));
+        if (dir >= 0)
+            close(dir);
+        remove_folder(folder);
+        return 0;
+    }
+    for (unsigned i = 0; i < n_entries; i++) {
         stop_if_caught(folder);
-        if (unpack_entry(dir, &entries[i]) < 0) {
+        int rc = unpack_entry(dir, &entries[i]);
+        if (rc < 0) {
             int err_no = errno;
             close(dir);
             remove_folder(folder);
-            if (err_no == EIO)
+            if (rc == DAMAGED)
                 die(EXIT_INTEGRITY, "this file is damaged (%s): download it again",
                     entries[i].name);
             snprintf(a->why, sizeof a->why, "%s", strerror(err_no));
             return 0;
         }
     }
-    if (dir < 0) {
-        snprintf(a->why, sizeof a->why, "%s", strerror(errno));
-        remove_folder(folder);
-        return 0;
-    }
     char interp[4096 + 300];
     snprintf(interp, sizeof interp, "%s/%s", folder, entry_with(ROLE_INTERPRETER)->name);
     const char *err = patch_program(dir, prog, interp, folder);
-    close(dir);
     if (err) {
+        close(dir);
         remove_folder(folder);
         if (strstr(err, "too long")) {
             snprintf(a->why, sizeof a->why, "%s", err);
@@ -519,13 +617,19 @@ static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folde
     char path[4096 + 300];
     snprintf(path, sizeof path, "%s/%s", folder, prog);
     int report[2];
-    if (pipe2(report, O_CLOEXEC) < 0)
-        die(EXIT_FAILURE_OTHER, "pipe: %s", strerror(errno));
+    if (pipe2(report, O_CLOEXEC) < 0) {
+        int err_no = errno;
+        close(dir);
+        remove_folder(folder);
+        die(EXIT_FAILURE_OTHER, "cannot start the program (pipe: %s)", strerror(err_no));
+    }
     block_signals(SIG_BLOCK);
     pid_t pid = fork();
     if (pid == 0) {
         close(report[0]);
-        set_signals(NULL);
+        set_signals(0);
+        if (!xfsz_ignored)
+            signal(SIGXFSZ, SIG_DFL);
         block_signals(SIG_UNBLOCK);
         /* the PyInstaller stage unpacks into $TMPDIR too, and the program keeps its temporary
            files there: our folder, where programs may run and which is removed at the end */
@@ -535,9 +639,16 @@ static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folde
         (void)!write(report[1], &err_no, sizeof err_no);
         _exit(127);
     }
-    if (pid < 0)
-        die(EXIT_FAILURE_OTHER, "fork: %s", strerror(errno));
+    if (pid < 0) {
+        int err_no = errno;
+        close(dir);
+        remove_folder(folder);
+        die(EXIT_FAILURE_OTHER, "cannot start the program (fork: %s)", strerror(err_no));
+    }
+    close(dir); /* the program holds the lock now */
     child_pid = pid;
+    if (caught) /* sent after the last check, before the fork */
+        kill(pid, caught);
     block_signals(SIG_UNBLOCK);
     close(report[1]);
     int err_no;
@@ -562,7 +673,7 @@ int main(int argc, char **argv)
     const char *slash = argv[0] ? strrchr(argv[0], '/') : NULL;
     if (argv[0])
         prog = slash ? slash + 1 : argv[0];
-    set_signals(on_signal);
+    init_signals();
     read_payload();
 
     struct attempt roots[MAX_ROOTS];
@@ -579,6 +690,7 @@ int main(int argc, char **argv)
     pid_t pid = 0;
     for (unsigned i = 0; i < n_roots && !pid; i++) {
         stop_if_caught(NULL);
+        sweep(roots[i].root);
         pid = try_root(&roots[i], argv, folder, sizeof folder);
     }
     if (!pid) {
@@ -590,16 +702,18 @@ int main(int argc, char **argv)
         }
         die(EXIT_LOCAL_IO, "found no temporary folder to unpack and run in (%s): set TMPDIR to "
             "a writable folder, not mounted noexec, with %llu MB free", tried,
-            (unsigned long long)(unpacked_size >> 20) * 4 + 4);
+            (unsigned long long)(space_needed() >> 20));
     }
 
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR) {
-            status = EXIT_FAILURE_OTHER << 8;
-            break;
-        }
+    /* wait without reaping first, so the handler never signals a pid that is gone */
+    siginfo_t info;
+    int status = EXIT_FAILURE_OTHER << 8;
+    memset(&info, 0, sizeof info);
+    while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0 && errno == EINTR)
+        ;
     child_pid = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
     remove_folder(folder);
     exit_like(status);
     return EXIT_FAILURE_OTHER;

@@ -386,6 +386,41 @@ def test_no_folder_to_run_in_says_what_to_set(built):
                                                       "/var/tmp:", "home"], out
 
 
+def test_leftovers_of_killed_runs_are_swept(built, tmp_path):
+    """A folder of a run whose launcher was killed (SIGKILL, power loss) goes at the next start,
+    read-only parts included; a folder still locked by a running program, or just made, stays."""
+    import fcntl
+
+    tmp = tmp_path / "tmp"
+    stale, running, young = (tmp / f"synco-run-{n}" for n in ("AAAAAA", "BBBBBB", "CCCCCC"))
+    for folder in (stale, running, young):
+        (folder / "_MEI123" / "lib").mkdir(parents=True)
+        (folder / "_MEI123" / "lib" / "x.so").write_bytes(b"x")
+    (stale / "_MEI123" / "lib").chmod(0o500)
+    (stale / "_MEI123").chmod(0o500)
+    for folder in (stale, running):
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    lock = os.open(running, os.O_RDONLY | os.O_DIRECTORY)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        run = subprocess.run([str(SERVER), "--version"], capture_output=True, text=True,
+                             env=dict(os.environ, TMPDIR=str(tmp)))
+    finally:
+        os.close(lock)
+    assert run.returncode == 0, run
+    assert sorted(p.name for p in tmp.iterdir()) == [running.name, young.name]
+
+
+def test_a_tmpdir_that_cannot_go_into_an_rpath_is_skipped(built, tmp_path):
+    """':' separates RPATH entries and '$' starts a substitution: such a TMPDIR is passed over."""
+    odd = tmp_path / "a:b"
+    odd.mkdir()
+    run = subprocess.run([str(SERVER), "--version"], capture_output=True, text=True,
+                         env=dict(os.environ, TMPDIR=str(odd)))
+    assert run.returncode == 0 and run.stdout.strip() == f"synco-source {__version__}", run
+    assert list(odd.iterdir()) == []
+
+
 def test_a_damaged_binary_says_so(built, tmp_path):
     """A download cut short: one line, exit code 6, nothing unpacked."""
     cut = tmp_path / "synco-source"
