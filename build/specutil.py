@@ -17,13 +17,14 @@ def import_from_checkout():
     os.environ["PYTHONPATH"] = os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
 
 
-# stdlib that neither program needs (tests, GUI, docs, other protocols and formats)
+# stdlib that neither program needs (tests, GUI, docs, other protocols and formats). Not ctypes:
+# psycopg imports it (psycopg.pq.misc) even with its C implementation.
 STDLIB_EXCLUDES = [
     "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib", "lib2to3", "pydoc", "pydoc_data",
     "doctest", "unittest", "test", "distutils", "setuptools", "pkg_resources", "pip", "ensurepip",
     "venv", "xmlrpc", "xml", "pyexpat", "_elementtree", "sqlite3", "_sqlite3", "dbm", "curses",
-    "_curses", "_curses_panel", "readline", "multiprocessing", "_multiprocessing", "ctypes",
-    "_ctypes", "pickletools", "tracemalloc", "_tracemalloc", "cProfile", "profile", "pstats", "pdb",
+    "_curses", "_curses_panel", "readline", "multiprocessing", "_multiprocessing",
+    "pickletools", "tracemalloc", "_tracemalloc", "cProfile", "profile", "pstats", "pdb",
     "bdb", "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "mailbox", "tarfile",
     "zipapp", "lzma", "_lzma", "bz2", "_bz2", "audioop", "_testcapi", "_testinternalcapi",
     "_testbuffer", "_testmultiphase", "_xxtestfuzz", "xxlimited", "_ctypes_test",

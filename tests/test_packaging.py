@@ -315,6 +315,26 @@ def test_server_runs_in_an_empty_chroot(built, chroot, databases):
     assert row_counts(dst) == row_counts(src) == {"item": 12345, "note": 3}
 
 
+def test_server_dumps_postgresql_in_an_empty_chroot(built, chroot, pagila_pg, pg_db):
+    """Pagila through the binary in the empty chroot, downloaded by the client binary: libpq and
+    its Kerberos, LDAP and SASL libraries load from the payload alone (and psycopg finds every
+    module it imports), and the copy has the same schema and rows."""
+    import shutil
+
+    from pgfixtures import pg_fingerprint
+
+    shutil.copy2(SERVER, chroot / "synco-source")
+    dst = pg_db(label="chroot", create=False)
+    url = f"postgresql://postgres@127.0.0.1:5432/{pagila_pg.database}"
+    args = ["serve", "--listen", "127.0.0.1:0", "--db-url", url, "--ttl", "10m"]
+    with Serving(["chroot", str(chroot), "/synco-source", *args]) as server:
+        run = subprocess.run([str(CLIENT), "download", server.token,
+                              "--db-url", f"postgresql://postgres@127.0.0.1:5432/{dst.database}",
+                              "--yes"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, f"synco download failed:\n{run.stdout}\n{run.stderr}"
+    assert pg_fingerprint(dst) == pg_fingerprint(pagila_pg)
+
+
 def test_chroot_without_proc_says_so(built, chroot):
     """/proc is the one thing the binary needs from the system (the launcher reads itself there)."""
     import shutil
