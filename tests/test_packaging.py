@@ -652,3 +652,34 @@ def test_install_runs_with_a_noexec_tmp(release, tmp_path, noexec_tmp):
     run = installer(piped(release, f"{VERSION} --version"), tmp_path, env)
     assert run.returncode == 0 and run.stdout.strip() == f"synco-source {__version__}", run
     assert list(noexec_tmp.iterdir()) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# a framework round trip through both binaries: detection, Flow's YAML, files
+
+def test_neos_round_trip_through_both_binaries(built, shop, mysql_db, tmp_path):
+    """synco-source (binary) in a Neos application, synco (binary) in the developer's checkout:
+    settings from the YAML files, the database with the smart exclusions, the resources."""
+    from e2e import tree
+    from fw_trees import backend, neos_tree
+    from sourceproc import Source
+    from test_end_to_end_frameworks import NEOS_SKIPPED, neos_tables, row_counts
+
+    neos_tables(shop)
+    server = neos_tree(tmp_path / "server", {
+        "Configuration/Production/Settings.yaml": backend(
+            host="127.0.0.1", port=3306, dbname=shop.database, user="root", password="''")})
+    resources = server / "Data" / "Persistent" / "Resources"
+    (resources / "a" / "b" / "c" / "d").mkdir(parents=True, exist_ok=True)
+    (resources / "a" / "b" / "c" / "d" / ("abcd" + "0" * 36)).write_bytes(os.urandom(70_000))
+    dst = mysql_db("dst", create=False)
+    laptop = neos_tree(tmp_path / "laptop", {
+        "Configuration/Development/Settings.yaml": backend(
+            driver="pdo_mysql", host="127.0.0.1", dbname=dst.database, user="root", password="''")})
+    with Source(["--listen", "127.0.0.1:0"], cwd=server, python=[str(SERVER)]) as source:
+        run = subprocess.run([str(CLIENT), "download", source.token, "--yes"], cwd=laptop,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr + source.stderr
+    assert "left out (--all copies them): rows of neos_neos_eventlog" in source.stderr
+    assert row_counts(dst) == {NEOS_SKIPPED[0]: 0, NEOS_SKIPPED[1]: 0, "customer": 20000}
+    assert tree(laptop / "Data" / "Persistent" / "Resources") == tree(resources)
