@@ -247,3 +247,55 @@ def test_long_chunks_become_several_statements(big_db):
     statements = chunk.split(b";\n")
     assert statements[-1] == b"" and len(statements) - 1 == chunk.count(b"INSERT INTO `big`") == 4
     assert all(len(s) < (1 << 20) + 200 for s in statements)
+
+
+# ---------------------------------------------------------------------------------------------
+# "localhost" is the server's socket, as to PHP and the mysql client
+
+def test_localhost_on_the_default_port_is_the_local_socket(tmp_path, monkeypatch):
+    import socket as sockets
+
+    from synco_source.dburl import parse
+    from synco_source.engines.mysql import sql
+
+    fake = tmp_path / "mysqld.sock"
+    listener = sockets.socket(sockets.AF_UNIX)
+    listener.bind(str(fake))
+    try:
+        (tmp_path / "not-a-socket").write_text("")
+        monkeypatch.setattr(sql, "DEFAULT_SOCKETS", (str(tmp_path / "none"),
+                                                     str(tmp_path / "not-a-socket"), str(fake)))
+        monkeypatch.delenv("MYSQL_UNIX_PORT", raising=False)
+        assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == str(fake)
+        for stays_tcp in ("mysql://u@localhost:3307/db", "mysql://u@127.0.0.1/db",
+                          "mysql://u@db.internal/db"):
+            assert sql.resolve_localhost(parse(stays_tcp)).socket == "", stays_tcp
+        explicit = parse("mysql://u@localhost/db?socket=/elsewhere.sock")
+        assert sql.resolve_localhost(explicit) == explicit
+        other = tmp_path / "other.sock"
+        second = sockets.socket(sockets.AF_UNIX)
+        second.bind(str(other))
+        monkeypatch.setenv("MYSQL_UNIX_PORT", str(other))
+        assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == str(other)
+        second.close()
+        monkeypatch.setattr(sql, "DEFAULT_SOCKETS", ())
+        monkeypatch.setenv("MYSQL_UNIX_PORT", str(tmp_path / "none"))
+        assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == ""
+    finally:
+        listener.close()
+
+
+def test_connect_to_localhost_uses_the_socket(mysql_server, monkeypatch):
+    """A real connection to mysql://root@localhost goes through the server's socket."""
+    from synco_source.dburl import parse
+    from synco_source.engines.mysql import sql
+
+    path = mysql_server.socket or sql.local_socket()
+    assert path, "this test needs the server's Unix socket"
+    monkeypatch.setenv("MYSQL_UNIX_PORT", path)
+    conn = sql.connect(parse(f"mysql://{mysql_server.user}@localhost/"))
+    try:
+        assert conn.unix_socket == path
+        assert sql.query(conn, "SELECT 1") == [(1,)]
+    finally:
+        conn.close()

@@ -9,7 +9,10 @@ which are fetched raw and escaped in Python the way ``QUOTE()`` does.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import os
 import re
+import stat
 from collections.abc import Iterator
 
 import pymysql
@@ -20,6 +23,13 @@ from ...errors import DatabaseError
 
 MAX_NAME = 64
 CONNECT_TIMEOUT = 15
+DEFAULT_PORT = 3306
+# Where MySQL and MariaDB put their socket (Debian and Ubuntu, their old path, RHEL and SUSE,
+# upstream's default). To the mysql client and to PHP (pdo_mysql, mysqli) the host "localhost"
+# means that socket, not TCP; so it does to synco, or an application configured with
+# ``host: localhost`` on a server that listens on no TCP port could not be reached.
+DEFAULT_SOCKETS = ("/run/mysqld/mysqld.sock", "/var/run/mysqld/mysqld.sock",
+                   "/var/lib/mysql/mysql.sock", "/tmp/mysql.sock")
 
 # Multibyte charsets whose second byte may be 0x5C (backslash) or 0x27 (quote), or that are not
 # ASCII-compatible at all: their text goes as hex so the server's lexer cannot misread it.
@@ -82,8 +92,29 @@ def failing(what: str, hint: str | None = None) -> Iterator[None]:
         raise DatabaseError(f"{what}: {exc}") from None
 
 
+def local_socket() -> str:
+    """The server's socket, as the mysql client finds it ($MYSQL_UNIX_PORT first); "" if none."""
+    for path in (os.environ.get("MYSQL_UNIX_PORT"), *DEFAULT_SOCKETS):
+        try:
+            if path and stat.S_ISSOCK(os.stat(path).st_mode):
+                return path
+        except OSError:
+            continue
+    return ""
+
+
+def resolve_localhost(url: DatabaseUrl) -> DatabaseUrl:
+    """``localhost`` on the default port is the local socket when there is one (see
+    DEFAULT_SOCKETS); any other host, or a port of its own, stays TCP."""
+    if url.socket or url.host != "localhost" or url.port != DEFAULT_PORT:
+        return url
+    socket = local_socket()
+    return dataclasses.replace(url, socket=socket) if socket else url
+
+
 def connect(url: DatabaseUrl, *, database: str | None = None) -> pymysql.connections.Connection:
     """One connection in utf8mb4, autocommit off; failures become DatabaseError with a hint."""
+    url = resolve_localhost(url)
     kwargs = dict(user=url.user, password=url.password, charset="utf8mb4", autocommit=False,
                   connect_timeout=CONNECT_TIMEOUT, database=database or None,
                   cursorclass=pymysql.cursors.Cursor)
