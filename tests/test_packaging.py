@@ -388,8 +388,10 @@ def test_no_folder_to_run_in_says_what_to_set(built):
     import shutil
 
     need(os.geteuid() == 0 and shutil.which("unshare") is not None, "root and unshare (mount)")
-    script = ("for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o noexec tmpfs $d; done; "
-              "mkdir /tmp/home; HOME=/tmp/home {binary} --version; echo \"exit=$?\"; "
+    # the binary from a folder of its own (the checkout itself may be under /tmp)
+    script = ("mount -t tmpfs tmpfs /mnt && cp {binary} /mnt/synco-source && "
+              "for d in /tmp /var/tmp /dev/shm; do mount -t tmpfs -o noexec tmpfs $d; done; "
+              "mkdir /tmp/home; HOME=/tmp/home /mnt/synco-source --version; echo \"exit=$?\"; "
               "ls -A /tmp /var/tmp /dev/shm /tmp/home")
     run = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
                           script.format(binary=SERVER)],
