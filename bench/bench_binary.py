@@ -1,12 +1,12 @@
 """Size, start-up and peak memory of the release binaries, side by side with the other ways to
 wrap the same PyInstaller program (staticx's own runtime, with and without its xz).
 
-    build/build.sh && python3 bench/bench_binary.py [--runs 10]
+    build/build.sh && .venv/bin/python bench/bench_binary.py [--runs 10]
 
 Uses what build/build.sh left in dist/ and build/work/ (the PyInstaller stage and the staticx
 stage it packs); makes the staticx-xz variant into a temporary folder. Prints markdown for
 bench/RESULTS.md: one row per binary with its size, the median/min/max wall time of
-``--version`` over the runs, and the peak RSS of the largest process of a run (wait4, which
+``--version`` over the runs, and the peak RSS of the largest process of a run (GNU time, which
 covers the launcher's descendants).
 """
 
@@ -21,26 +21,30 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 WORK = REPO / "build" / "work"
 MIB = 1024 * 1024
+sys.path.insert(0, str(HERE))
+
+from bench_mysql import GNU_TIME, Measured  # noqa: E402
 
 
-def run_once(cmd: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one run."""
+def run_once(cmd: list[str], tmp: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB, under GNU time when installed: see bench_mysql.Measured)
+    of one run."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    run = Measured(cmd, "binary", tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    rc, rss_mb, _ = run.wait()
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        sys.exit(f"bench_binary: {' '.join(cmd)} failed: {proc.stderr.read().decode()}")
-    return elapsed, usage.ru_maxrss
+    if rc != 0:
+        sys.exit(f"bench_binary: {' '.join(cmd)} failed: {run.proc.stderr.read().decode()}")
+    return elapsed, rss_mb
 
 
-def measure(label: str, path: Path, args: list[str], runs: int) -> dict:
-    run_once([str(path), *args])  # warm the page cache
-    results = [run_once([str(path), *args]) for _ in range(runs)]
+def measure(label: str, path: Path, args: list[str], runs: int, tmp: Path) -> dict:
+    run_once([str(path), *args], tmp)  # warm the page cache
+    results = [run_once([str(path), *args], tmp) for _ in range(runs)]
     times = [t for t, _ in results]
     return {"label": label, "bytes": path.stat().st_size, "median": statistics.median(times),
             "min": min(times), "max": max(times), "rss": max(r for _, r in results)}
@@ -63,25 +67,28 @@ def main() -> None:
         env = dict(os.environ, PATH=f"{WORK / 'venv' / 'bin'}:{os.environ['PATH']}")
         subprocess.run([str(WORK / "venv" / "bin" / "staticx"), "--strip", str(pyi),
                         str(staticx_xz)], check=True, env=env, capture_output=True)
+        tmp = Path(tmp)
         rows = [
             measure("**`dist/synco-source-linux-x86_64`** (launcher + payload, shipped)",
-                    shipped, ["--version"], opts.runs),
+                    shipped, ["--version"], opts.runs, tmp),
             measure("the same program in staticx's runtime, `--no-compress`", staticx_plain,
-                    ["--version"], opts.runs),
+                    ["--version"], opts.runs, tmp),
             measure("the same program in staticx's runtime, xz", staticx_xz, ["--version"],
-                    opts.runs),
+                    opts.runs, tmp),
             measure("the PyInstaller stage alone (needs the host's glibc 2.35+)", pyi,
-                    ["--version"], opts.runs),
+                    ["--version"], opts.runs, tmp),
             measure("`dist/synco-linux-x86_64` (client, `version`)", client, ["version"],
-                    opts.runs),
+                    opts.runs, tmp),
         ]
 
-    print(f"`--version`, {opts.runs} runs each after one warm-up; 1 MiB = 1,048,576 bytes.\n")
+    rss = "GNU time's %M" if GNU_TIME else "wait4, an upper bound (no GNU time)"
+    print(f"`--version`, {opts.runs} runs each after one warm-up; 1 MiB = 1,048,576 bytes; "
+          f"peak RSS: the largest process of a run ({rss}).\n")
     print("| binary | bytes | MiB | median | min | max | peak RSS |")
     print("|--------|------:|----:|-------:|----:|----:|---------:|")
     for r in rows:
         print(f"| {r['label']} | {r['bytes']:,} | {r['bytes'] / MIB:.2f} | {r['median']:.3f} s "
-              f"| {r['min']:.3f} | {r['max']:.3f} | {r['rss'] / 1024:.0f} MB |")
+              f"| {r['min']:.3f} | {r['max']:.3f} | {r['rss']:.0f} MB |")
 
     sys.path.insert(0, str(REPO / "build"))
     import pack
