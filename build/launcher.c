@@ -445,6 +445,7 @@ static void sweep(const char *root)
    Signals ignored when we started (nohup, a script's trap "") stay ignored, for us and for it. */
 
 static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM};
+static const char *const forwarded_names[] = {"HUP", "INT", "QUIT", "TERM", "USR1", "USR2", "ALRM"};
 #define N_FORWARDED (sizeof forwarded / sizeof *forwarded)
 static int inherited_ignore[N_FORWARDED];
 static int xfsz_ignored;
@@ -634,6 +635,19 @@ static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folde
         /* the PyInstaller stage unpacks into $TMPDIR too, and the program keeps its temporary
            files there: our folder, where programs may run and which is removed at the end */
         setenv("TMPDIR", folder, 1);
+        /* the PyInstaller stage handles every signal, so the program cannot see which ones were
+           ignored (nohup): name them (synco_source/cli.py, inherited_ignored_signals) */
+        char names[64] = "";
+        for (size_t i = 0; i < N_FORWARDED; i++)
+            if (inherited_ignore[i]) {
+                if (*names)
+                    strcat(names, ",");
+                strcat(names, forwarded_names[i]);
+            }
+        if (*names)
+            setenv("SYNCO_IGNORED_SIGNALS", names, 1);
+        else
+            unsetenv("SYNCO_IGNORED_SIGNALS");
         execv(path, argv);
         int err_no = errno;
         (void)!write(report[1], &err_no, sizeof err_no);

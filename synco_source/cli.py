@@ -32,6 +32,23 @@ def say(message: str) -> None:
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+IGNORED_SIGNALS_VAR = "SYNCO_IGNORED_SIGNALS"
+
+
+def inherited_ignored_signals() -> set[int]:
+    """The stop signals ignored when this program was started. The release binary's launcher
+    sees them and passes them on in SYNCO_IGNORED_SIGNALS (names like HUP,INT), because the
+    PyInstaller stage between it and Python installs handlers for every signal."""
+    names = os.environ.pop(IGNORED_SIGNALS_VAR, "")
+    ignored = {signum for signum in STOP_SIGNALS if signal.getsignal(signum) == signal.SIG_IGN}
+    for name in filter(None, names.split(",")):
+        try:
+            ignored.add(signal.Signals["SIG" + name.strip()])
+        except KeyError:
+            continue
+    return ignored & set(STOP_SIGNALS)
+
+
 class StopSignals:
     """SIGINT, SIGTERM and SIGHUP set an event the main thread waits on. The handler never raises:
     an exception raised from a signal handler can land anywhere (even in a weakref callback, where
@@ -41,8 +58,10 @@ class StopSignals:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.name = ""
+        ignored = inherited_ignored_signals()
         for signum in STOP_SIGNALS:
-            signal.signal(signum, self._handle)
+            # ignored by whoever started us (nohup, a script's background job): stays ignored
+            signal.signal(signum, signal.SIG_IGN if signum in ignored else self._handle)
 
     def _handle(self, signum, frame) -> None:
         self.name = self.name or signal.Signals(signum).name

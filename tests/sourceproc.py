@@ -27,11 +27,21 @@ class Source:
     """``synco-source serve ARGS`` in a subprocess; ``token`` is read from its first stdout line."""
 
     def __init__(self, args: list[str], *, cwd: Path | None = None, db_url: str | None = None,
-                 python: list[str] | None = None) -> None:
+                 python: list[str] | None = None, ignore: tuple[int, ...] = (),
+                 new_session: bool = False) -> None:
+        """``ignore``: signals it starts with ignored (as under nohup); ``new_session``: its own
+        process group, for signals sent to the whole group."""
         env = env_with(**({"SYNCO_DB_URL": db_url} if db_url else {}))
         cmd = (python or [sys.executable, "-m", "synco_source.cli"]) + ["serve", *args]
+
+        def ignored() -> None:
+            for signum in ignore:
+                signal.signal(signum, signal.SIG_IGN)
+
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=ignored if ignore else None,
+                                     start_new_session=new_session)
         self.lines: list[str] = []
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read_stderr, daemon=True)

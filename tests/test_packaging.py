@@ -408,6 +408,28 @@ def test_no_folder_to_run_in_says_what_to_set(built):
                                                       "/var/tmp:", "home"], out
 
 
+def test_nohup_survives_a_hang_up_through_the_launchers(built, shop):
+    """SIGHUP ignored at start and a hang-up sent to the whole process group (as when the ssh
+    session ends): the launcher, PyInstaller's stage and the program all keep running, because the
+    launcher names the ignored signals to the program; SIGTERM then stops it as usual."""
+    import signal
+
+    from sourceproc import Source
+
+    source = Source(["--listen", "127.0.0.1:0", "--db-url",
+                     f"mysql://root@127.0.0.1:3306/{shop.database}"], python=[str(SERVER)],
+                    ignore=(signal.SIGHUP,), new_session=True)
+    try:
+        source.wait_ready()
+        os.killpg(source.proc.pid, signal.SIGHUP)
+        time.sleep(1)
+        assert source.proc.poll() is None, source.stderr
+        assert source.stop(signal.SIGTERM) == 0, source.stderr
+        assert "stopped by SIGTERM" in source.stderr
+    finally:
+        source.stop(signal.SIGKILL)
+
+
 def test_leftovers_of_killed_runs_are_swept(built, tmp_path):
     """A folder of a run whose launcher was killed (SIGKILL, power loss) goes at the next start,
     read-only parts included; a folder still locked by a running program, or just made, stays."""

@@ -26,6 +26,20 @@ def test_stop_removes_everything(shop, tmp_path, sig, when):
     assert "Traceback" not in source.stderr
 
 
+def test_a_signal_ignored_at_start_stays_ignored(shop, tmp_path):
+    """Started under nohup (SIGHUP ignored): a hang-up does not stop it; SIGTERM still does."""
+    import time
+
+    source = Source(["--listen", "127.0.0.1:0"], db_url=f"mysql://root@127.0.0.1:3306/{shop.database}",
+                    ignore=(signal.SIGHUP,))
+    source.wait_ready()
+    source.proc.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert source.proc.poll() is None, source.stderr
+    assert source.stop(signal.SIGTERM) == 0, source.stderr
+    assert "stopped by SIGTERM" in source.stderr
+
+
 def test_keep_leaves_the_session(shop, tmp_path):
     publish = tmp_path / "public"
     publish.mkdir()
