@@ -403,12 +403,12 @@ def _rss(label: str, mb: float, exact: bool) -> tuple[str, float]:
     return label, (mb if exact else -mb)   # negative = upper bound (see Measured)
 
 
-def baseline_dump(conn, db: str, gz: Path, tmp: Path) -> Run:
-    log(f"baseline dump: mariadb-dump --single-transaction {db} | gzip > {gz.name}")
+def gzipped_dump(cmd: list[str], env: dict, gz: Path, tmp: Path) -> Run:
+    """``cmd | gzip > gz``, timed and measured (the dump tool and gzip each, and their sum)."""
+    tool = Path(cmd[0]).name
     with open(gz, "wb") as out:
         t0 = time.monotonic()
-        d = Measured(["mariadb-dump", *mysql_args(conn), "--single-transaction", db], "dump", tmp,
-                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=mysql_env(conn))
+        d = Measured(cmd, "dump", tmp, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
         g = Measured(["gzip"], "gzip", tmp, stdin=d.proc.stdout, stdout=out)
         d.proc.stdout.close()
         sampler = TreeSampler([d.pid, g.pid])
@@ -421,9 +421,15 @@ def baseline_dump(conn, db: str, gz: Path, tmp: Path) -> Run:
         wall = time.monotonic() - t0
         tree = sampler.stop()
     if rc_d or rc_g:
-        raise RuntimeError(f"mariadb-dump exited {rc_d}, gzip exited {rc_g}")
-    return Run(wall, dict([_rss("mariadb-dump", rss_d, ex_d), _rss("gzip", rss_g, ex_g),
+        raise RuntimeError(f"{tool} exited {rc_d}, gzip exited {rc_g}")
+    return Run(wall, dict([_rss(tool, rss_d, ex_d), _rss("gzip", rss_g, ex_g),
                            ("sampled sum", tree)]), gz.stat().st_size)
+
+
+def baseline_dump(conn, db: str, gz: Path, tmp: Path) -> Run:
+    log(f"baseline dump: mariadb-dump --single-transaction {db} | gzip > {gz.name}")
+    return gzipped_dump(["mariadb-dump", *mysql_args(conn), "--single-transaction", db],
+                        mysql_env(conn), gz, tmp)
 
 
 def baseline_import(conn, db: str, sql: Path, tmp: Path) -> Run:
@@ -502,7 +508,7 @@ def display_command() -> str:
     try:
         script_s = str(script.relative_to(REPO))
     except ValueError:
-        script_s = "bench/bench_mysql.py"
+        script_s = f"bench/{script.name}"
     return shlex.join([exe_s, script_s, *sys.argv[1:]])
 
 
@@ -633,11 +639,11 @@ peak RSS < 200 MB on each side, synco's dump memory flat in the database size.
 """
 
 
-def write_results(path: Path, size_mb: float, body: str) -> None:
-    key = f"size_mb={size_mb:g}"
-    start, end = f"<!-- bench_mysql {key} -->", f"<!-- /bench_mysql {key} -->"
-    section = f"{start}\n## {size_mb:g} MB database\n\n{body}\n{end}\n"
-    text = path.read_text() if path.exists() else RESULTS_HEADER
+def replace_section(path: Path, tag: str, heading: str, body: str, header: str) -> None:
+    """Replace (or append) the section marked ``<!-- tag -->``; the rest of the file is kept."""
+    start, end = f"<!-- {tag} -->", f"<!-- /{tag} -->"
+    section = f"{start}\n## {heading}\n\n{body}\n{end}\n"
+    text = path.read_text() if path.exists() else header
     if start in text and end in text:
         a = text.index(start)
         b = text.index(end) + len(end)
@@ -645,6 +651,11 @@ def write_results(path: Path, size_mb: float, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+def write_results(path: Path, size_mb: float, body: str) -> None:
+    replace_section(path, f"bench_mysql size_mb={size_mb:g}", f"{size_mb:g} MB database", body,
+                    RESULTS_HEADER)
 
 
 # --------------------------------------------------------------------------------------------
@@ -659,16 +670,17 @@ def find_exe(name: str, bin_dir: Path | None) -> Path | None:
     return None
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+def parser(doc: str, *, server: str, default_url: str, generator: str) -> argparse.ArgumentParser:
+    """The command line both benchmarks share; each adds its own options."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
+                                epilog=doc.split("\n\n", 1)[1])
     p.add_argument("--size-mb", type=float, default=1000,
                    help="approximate uncompressed dump size of the generated database (default 1000)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--server-url", default="mysql://root@127.0.0.1:3306/synco_bench",
-                   help="MariaDB server; the path is the prefix of the database names "
-                        "(default mysql://root@127.0.0.1:3306/synco_bench)")
+    p.add_argument("--server-url", default=default_url,
+                   help=f"{server} server; the path is the prefix of the database names "
+                        f"(default {default_url})")
     p.add_argument("--flat-fraction", type=float, default=0.25,
                    help="size of the second, smaller synco dump for the memory-flatness check "
                         "(default 0.25; 0 to skip)")
@@ -681,37 +693,111 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", type=Path, default=HERE / "work",
                    help="parent of the temporary directory for dumps and logs (default bench/work)")
     p.add_argument("--results", type=Path, default=HERE / "RESULTS.md",
-                   help="markdown file whose section for this size is refreshed (default bench/RESULTS.md)")
+                   help="markdown file whose section for this engine and size is refreshed "
+                        "(default bench/RESULTS.md)")
     p.add_argument("--no-results", action="store_true", help="do not touch the results file")
     p.add_argument("--timeout", type=float, default=3600, help="per synco step (default 3600 s)")
-    p.add_argument("--repeat", type=int, default=1,
-                   help="repeat the timed steps N times; the table shows the median (default 1)")
     p.add_argument("--jobs", type=int, default=2, help="connections for data generation")
     p.add_argument("--no-nulls", action="store_true",
-                   help="generate the data without NULLs (see bench/gen_mysql.py)")
-    a = p.parse_args(argv)
+                   help=f"generate the data without NULLs (see bench/{generator})")
+    return p
 
-    conn, prefix = gen_mysql.parse_url(a.server_url)
-    for tool in ("mariadb", "mariadb-dump", "gzip"):
+
+@dataclass
+class Setup:
+    """What a benchmark run works with: database names, binaries, its folder, its report."""
+    src_exe: Path | None
+    cli_exe: Path | None
+    src: str
+    small: str
+    db_a: str
+    db_b: str
+    created: list[str]   # dropped before and after
+    sources: list[str]   # dropped after, unless --keep-source
+    tmp: Path
+    r: dict
+    servers: list = field(default_factory=list)
+
+
+def prepare(p: argparse.ArgumentParser, a, prefix: str, tools: tuple[str, ...]) -> Setup | None:
+    """Check the tools and binaries, name the databases, make the run's folder; SIGTERM becomes
+    KeyboardInterrupt so the cleanup runs. None (after saying why) when synco is missing."""
+    for tool in tools:
         if not shutil.which(tool):
             p.error(f"`{tool}` not found on PATH")
     found = synco_binaries(a)
     if found is None:
-        return 2
-    src_exe, cli_exe = found
+        return None
 
     def _on_term(signum, frame):
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, _on_term)
 
     src, small, db_a, db_b = prefix + "_src", prefix + "_small", prefix + "_a", prefix + "_b"
-    created = [db_a, db_b, db_b + "__synco_new", db_b + "__synco_prev"]
-    sources = [src] + ([small] if a.flat_fraction and not a.skip_synco else [])
     a.workdir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="bench_mysql.", dir=a.workdir))
-    servers: list[SyncoServer] = []
-    r: dict = {"command": display_command(), "rev": git_rev(), "machine": machine(),
-               "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")}
+    return Setup(
+        *found, src, small, db_a, db_b,
+        created=[db_a, db_b, db_b + "__synco_new", db_b + "__synco_prev"],
+        sources=[src] + ([small] if a.flat_fraction and not a.skip_synco else []),
+        tmp=Path(tempfile.mkdtemp(prefix=Path(sys.argv[0]).stem + ".", dir=a.workdir)),
+        r={"command": display_command(), "rev": git_rev(), "machine": machine(),
+           "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")})
+
+
+def flatness_check(a, s: Setup, small_url: str) -> None:
+    """synco-source on the smaller database: its peak RSS next to the full size's, in r["flat"]."""
+    if len(s.sources) < 2:
+        return
+    server = SyncoServer(s.src_exe, small_url, s.tmp / "synco-source-small.log", a.timeout)
+    s.servers.append(server)
+    log(f"synco-source serve on `{s.small}` (flatness check)")
+    server.start()
+    server.wait_token()
+    server.wait_ready()
+    hwm_small = vm_hwm_mb(server.proc.pid)
+    server.stop()
+    s.r["flat"] = ((a.size_mb * a.flat_fraction, hwm_small), (a.size_mb, s.r["server_hwm_ready"]))
+
+
+def stop_servers(s: Setup) -> None:
+    for server in s.servers:
+        try:
+            server.stop()
+        except Exception as e:  # noqa: BLE001
+            log(f"could not stop synco-source: {e}")
+
+
+def remove_folder(s: Setup, ok: bool) -> None:
+    """The dumps always; the logs too unless the run failed and BENCH_KEEP_LOGS is set."""
+    for f in s.tmp.glob("dump.sql*"):
+        f.unlink()
+    if ok or not os.environ.get("BENCH_KEEP_LOGS"):
+        shutil.rmtree(s.tmp, ignore_errors=True)
+    else:
+        log(f"logs kept in {s.tmp} (BENCH_KEEP_LOGS)")
+
+
+def publish(a, r: dict, body: str, write, what: str) -> None:
+    print(body)
+    print(f"\nProduced by: {r['command']}")
+    if not a.no_results:
+        write(a.results, a.size_mb, body)
+        log(f"refreshed the {what} section of {a.results}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser(__doc__, server="MariaDB", default_url="mysql://root@127.0.0.1:3306/synco_bench",
+               generator="gen_mysql.py")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="repeat the timed steps N times; the table shows the median (default 1)")
+    a = p.parse_args(argv)
+
+    conn, prefix = gen_mysql.parse_url(a.server_url)
+    s = prepare(p, a, prefix, ("mariadb", "mariadb-dump", "gzip"))
+    if s is None:
+        return 2
+    src_exe, cli_exe, tmp, r, servers = s.src_exe, s.cli_exe, s.tmp, s.r, s.servers
+    src, small, db_a, db_b, created, sources = s.src, s.small, s.db_a, s.db_b, s.created, s.sources
     ok = False
     try:
         with conn.connect() as cx, cx.cursor() as c:
@@ -788,19 +874,7 @@ def main(argv: list[str] | None = None) -> int:
             r["server_hwm_end"] = max(x[1] or 0 for x in srv_stats)
             r["server_tree"] = max(x[2] or 0 for x in srv_stats)
             r["server_exit"] = ", ".join(sorted({str(x[3]) for x in srv_stats}))
-        if not a.skip_synco:
-            if len(sources) > 1:
-                small_mb = a.size_mb * a.flat_fraction
-                s2 = SyncoServer(src_exe, db_url(conn, small), tmp / "synco-source-small.log",
-                                 a.timeout)
-                servers.append(s2)
-                log(f"synco-source serve on `{small}` (flatness check)")
-                s2.start()
-                s2.wait_token()
-                s2.wait_ready()
-                hwm_small = vm_hwm_mb(s2.proc.pid)
-                s2.stop()
-                r["flat"] = ((small_mb, hwm_small), (a.size_mb, r["server_hwm_ready"]))
+        flatness_check(a, s, db_url(conn, small))
         log("verifying the copies")
         r["verify"] = verify(conn, src, [db_a] + ([db_b] if not a.skip_synco else []))
         ok = True
@@ -813,11 +887,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 1
     finally:
-        for s in servers:
-            try:
-                s.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"could not stop synco-source: {e}")
+        stop_servers(s)
         drop = created + ([] if a.keep_source else sources)
         try:
             with conn.connect() as cx, cx.cursor() as c:
@@ -827,19 +897,9 @@ def main(argv: list[str] | None = None) -> int:
                                                   f"; kept {', '.join(sources)}"))
         except Exception as e:  # noqa: BLE001
             log(f"could not drop the benchmark databases {drop}: {e}")
-        for f in tmp.glob("dump.sql*"):
-            f.unlink()
-        if ok or not os.environ.get("BENCH_KEEP_LOGS"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            log(f"logs kept in {tmp} (BENCH_KEEP_LOGS)")
+        remove_folder(s, ok)
 
-    body = render(r)
-    print(body)
-    print(f"\nProduced by: {r['command']}")
-    if not a.no_results:
-        write_results(a.results, a.size_mb, body)
-        log(f"refreshed the {a.size_mb:g} MB section of {a.results}")
+    publish(a, r, render(r), write_results, f"{a.size_mb:g} MB")
     return 0
 
 

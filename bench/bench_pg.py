@@ -30,15 +30,9 @@ is always stopped.
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
 import os
-import shlex
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -52,8 +46,10 @@ sys.path.insert(0, str(HERE))
 import gen_pg  # noqa: E402
 # The measurement machinery is shared with the MySQL benchmark so both report the same things.
 from bench_mysql import (  # noqa: E402
-    GNU_TIME, Measured, Run, SyncoServer, TreeSampler, _rss, fmt_bytes, fmt_mb,
-    git_rev, log, machine, results_table, synco_binaries, synco_download, vm_hwm_mb,
+    GNU_TIME, Measured, Run, SyncoServer, _rss, flatness_check, fmt_bytes, fmt_mb,
+    gzipped_dump,
+    log, parser, prepare, publish, remove_folder, replace_section, results_table, stop_servers,
+    synco_download, vm_hwm_mb,
 )
 
 ORDERED_HASH_MAX_ROWS = 1_000_000
@@ -164,25 +160,7 @@ class LockWatch:
 
 def baseline_dump(conn: gen_pg.Conn, db: str, gz: Path, tmp: Path) -> Run:
     log(f"baseline dump: pg_dump {db} | gzip > {gz.name}")
-    with open(gz, "wb") as out:
-        t0 = time.monotonic()
-        d = Measured(["pg_dump", *pg_args(conn), "-d", db], "dump", tmp,
-                     stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, env=pg_env(conn))
-        g = Measured(["gzip"], "gzip", tmp, stdin=d.proc.stdout, stdout=out)
-        d.proc.stdout.close()
-        sampler = TreeSampler([d.pid, g.pid])
-        try:
-            rc_g, rss_g, ex_g = g.wait()
-            rc_d, rss_d, ex_d = d.wait()
-        finally:
-            d.kill()
-            g.kill()
-        wall = time.monotonic() - t0
-        tree = sampler.stop()
-    if rc_d or rc_g:
-        raise RuntimeError(f"pg_dump exited {rc_d}, gzip exited {rc_g}")
-    return Run(wall, dict([_rss("pg_dump", rss_d, ex_d), _rss("gzip", rss_g, ex_g),
-                           ("sampled sum", tree)]), gz.stat().st_size)
+    return gzipped_dump(["pg_dump", *pg_args(conn), "-d", db], pg_env(conn), gz, tmp)
 
 
 def baseline_import(conn: gen_pg.Conn, db: str, script: Path, tmp: Path) -> Run:
@@ -207,20 +185,6 @@ def baseline_import(conn: gen_pg.Conn, db: str, script: Path, tmp: Path) -> Run:
 
 # --------------------------------------------------------------------------------------------
 # report
-
-
-def display_command() -> str:
-    exe = Path(sys.executable)
-    try:
-        exe_s = str(exe.relative_to(REPO)) if exe.is_absolute() else str(exe)
-    except ValueError:
-        exe_s = "python3"
-    script = Path(sys.argv[0]).resolve()
-    try:
-        script_s = str(script.relative_to(REPO))
-    except ValueError:
-        script_s = "bench/bench_pg.py"
-    return shlex.join([exe_s, script_s, *sys.argv[1:]])
 
 
 def render(r: dict) -> str:
@@ -276,54 +240,19 @@ measured). Each run replaces the section for its engine and size below.
 
 def write_results(path: Path, size_mb: float, body: str) -> None:
     """Replace (or append) this size's PostgreSQL section; everything else in the file is kept."""
-    key = f"size_mb={size_mb:g}"
-    start, end = f"<!-- bench_pg {key} -->", f"<!-- /bench_pg {key} -->"
     intro = ("Reproduce with `.venv/bin/python bench/bench_pg.py --size-mb "
              f"{size_mb:g}` (generation by bench/gen_pg.py is part of the run). Wall times are "
              "single runs on a shared machine, so treat differences under ~10% as noise.\n\n")
-    section = f"{start}\n## PostgreSQL: {size_mb:g} MB database\n\n{intro}{body}\n{end}\n"
-    text = path.read_text() if path.exists() else RESULTS_HEADER
-    if start in text and end in text:
-        a = text.index(start)
-        b = text.index(end) + len(end)
-        text = text[:a] + section.rstrip("\n") + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    replace_section(path, f"bench_pg size_mb={size_mb:g}", f"PostgreSQL: {size_mb:g} MB database",
+                    intro + body, RESULTS_HEADER)
 
 
 # --------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog=__doc__.split("\n\n", 1)[1])
-    p.add_argument("--size-mb", type=float, default=1000,
-                   help="approximate uncompressed pg_dump size of the generated database (default 1000)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--server-url", default="postgresql://postgres@127.0.0.1:5432/synco_bench",
-                   help="PostgreSQL server; the path is the prefix of the database names "
-                        "(default postgresql://postgres@127.0.0.1:5432/synco_bench)")
-    p.add_argument("--flat-fraction", type=float, default=0.25,
-                   help="size of the second, smaller synco dump for the memory-flatness check "
-                        "(default 0.25; 0 to skip)")
-    p.add_argument("--skip-synco", action="store_true",
-                   help="measure only the standard tools (synco not installed yet)")
-    p.add_argument("--synco-bin", type=Path, default=None,
-                   help="directory holding synco and synco-source (default: .venv/bin)")
-    p.add_argument("--keep-source", action="store_true",
-                   help="keep the generated source databases (a rerun with the same size reuses them)")
-    p.add_argument("--workdir", type=Path, default=HERE / "work",
-                   help="parent of the temporary directory for dumps and logs (default bench/work)")
-    p.add_argument("--results", type=Path, default=HERE / "RESULTS.md",
-                   help="markdown file whose PostgreSQL section for this size is refreshed "
-                        "(default bench/RESULTS.md)")
-    p.add_argument("--no-results", action="store_true", help="do not touch the results file")
-    p.add_argument("--timeout", type=float, default=3600, help="per synco step (default 3600 s)")
-    p.add_argument("--jobs", type=int, default=2, help="connections for data generation")
-    p.add_argument("--no-nulls", action="store_true",
-                   help="generate the data without NULLs (see bench/gen_pg.py)")
+    p = parser(__doc__, server="PostgreSQL",
+               default_url="postgresql://postgres@127.0.0.1:5432/synco_bench", generator="gen_pg.py")
     p.add_argument("--existing-target", action="store_true",
                    help="create synco's target database (empty) before the download, so synco "
                         "replaces it and keeps it as <db>__synco_prev. Off by default: synco "
@@ -332,26 +261,11 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     conn, prefix = gen_pg.parse_url(a.server_url)
-    for tool in ("psql", "pg_dump", "gzip"):
-        if not shutil.which(tool):
-            p.error(f"`{tool}` not found on PATH")
-    found = synco_binaries(a)
-    if found is None:
+    s = prepare(p, a, prefix, ("psql", "pg_dump", "gzip"))
+    if s is None:
         return 2
-    src_exe, cli_exe = found
-
-    def _on_term(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, _on_term)
-
-    src, small, db_a, db_b = prefix + "_src", prefix + "_small", prefix + "_a", prefix + "_b"
-    created = [db_a, db_b, db_b + "__synco_new", db_b + "__synco_prev"]
-    sources = [src] + ([small] if a.flat_fraction and not a.skip_synco else [])
-    a.workdir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="bench_pg.", dir=a.workdir))
-    servers: list[SyncoServer] = []
-    r: dict = {"command": display_command(), "rev": git_rev(), "machine": machine(),
-               "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")}
+    src_exe, cli_exe, tmp, r, servers = s.src_exe, s.cli_exe, s.tmp, s.r, s.servers
+    src, small, db_a, db_b, created, sources = s.src, s.small, s.db_a, s.db_b, s.created, s.sources
     r["existing_target"] = a.existing_target
     ok = False
     try:
@@ -412,18 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             r["server_tree"] = srv.sampler.stop() if srv.sampler else None
             r["server_exit"] = srv.stop()
             log(f"synco-source exited with code {r['server_exit']} after SIGTERM")
-            if len(sources) > 1:
-                small_mb = a.size_mb * a.flat_fraction
-                s2 = SyncoServer(src_exe, conn.url(small), tmp / "synco-source-small.log",
-                                 a.timeout)
-                servers.append(s2)
-                log(f"synco-source serve on `{small}` (flatness check)")
-                s2.start()
-                s2.wait_token()
-                s2.wait_ready()
-                hwm_small = vm_hwm_mb(s2.proc.pid)
-                s2.stop()
-                r["flat"] = ((small_mb, hwm_small), (a.size_mb, r["server_hwm_ready"]))
+            flatness_check(a, s, conn.url(small))
         log("verifying the copies")
         r["verify"] = verify(conn, want, [db_a] + ([db_b] if not a.skip_synco else []))
         r["load_end"] = os.getloadavg()[0]
@@ -437,11 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 1
     finally:
-        for s in servers:
-            try:
-                s.stop()
-            except Exception as e:  # noqa: BLE001
-                log(f"could not stop synco-source: {e}")
+        stop_servers(s)
         drop = created + ([] if a.keep_source else sources)
         failed = []
         for db in drop:
@@ -453,19 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             log("could not drop " + ", ".join(failed))
         log("dropped " + ", ".join(d for d in drop if not any(f.startswith(d + " ") for f in failed))
             + ("" if not a.keep_source else f"; kept {', '.join(sources)}"))
-        for f in tmp.glob("dump.sql*"):
-            f.unlink()
-        if ok or not os.environ.get("BENCH_KEEP_LOGS"):
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            log(f"logs kept in {tmp} (BENCH_KEEP_LOGS)")
+        remove_folder(s, ok)
 
-    body = render(r)
-    print(body)
-    print(f"\nProduced by: {r['command']}")
-    if not a.no_results:
-        write_results(a.results, a.size_mb, body)
-        log(f"refreshed the PostgreSQL {a.size_mb:g} MB section of {a.results}")
+    publish(a, r, render(r), write_results, f"PostgreSQL {a.size_mb:g} MB")
     return 0
 
 
