@@ -22,15 +22,18 @@ drop and regenerate it.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
+import os
 import sys
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
 
 import psycopg
 from psycopg import sql
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import genlib  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/synco_bench"
 
@@ -215,12 +218,7 @@ def parse_url(url: str) -> tuple[Conn, str]:
 
 def plan(size_mb: float) -> dict[str, int]:
     """Rows per table for an uncompressed pg_dump of about size_mb MB."""
-    total = size_mb * 1_000_000
-    return {t: max(1, round(total * SHARES[t] / DUMP_BYTES_PER_ROW[t])) for t in SHARES}
-
-
-def comment_for(size_mb: float, seed: int, nulls: bool = True) -> str:
-    return f"synco-bench gen v1 size_mb={size_mb:g} seed={seed}" + ("" if nulls else " nulls=no")
+    return genlib.plan(size_mb, SHARES, DUMP_BYTES_PER_ROW)
 
 
 def exists(conn: Conn, db: str) -> bool:
@@ -266,7 +264,7 @@ def generate(conn: Conn, db: str, size_mb: float, seed: int = 1, force: bool = F
     if not 0 < size_mb <= 1_000_000:
         raise ValueError("size_mb out of range")
     seed = int(seed)
-    comment = comment_for(size_mb, seed, nulls)
+    comment = genlib.comment_for(size_mb, seed, nulls)
     rows = plan(size_mb)
     t0 = time.monotonic()
     have = existing_comment(conn, db)
@@ -294,30 +292,16 @@ def generate(conn: Conn, db: str, size_mb: float, seed: int = 1, force: bool = F
     # Fill the tables with `jobs` connections working through id ranges (big blobs first).
     work = [(t, lo, min(rows[t], lo + CHUNK_ROWS[t] - 1))
             for t in ("blobs", "wide", "narrow") for lo in range(1, rows[t] + 1, CHUNK_ROWS[t])]
-    lock = threading.Lock()
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            with conn.connect(db) as wx:
-                wx.execute("SET synchronous_commit = off")
-                while not errors:
-                    with lock:
-                        if not work:
-                            return
-                        t, lo, hi = work.pop(0)
-                    wx.execute(INSERT[t].format(seed=seed, lo=lo, hi=hi,
-                                                nulls="true" if nulls else "false"))
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
-            errors.append(e)
+    @contextlib.contextmanager
+    def session():
+        with conn.connect(db) as wx:
+            wx.execute("SET synchronous_commit = off")
+            yield wx
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, jobs))]
-    for th in threads:
-        th.start()
-    for th in threads:
-        th.join()
-    if errors:
-        raise errors[0]
+    genlib.fill(work, jobs, session, lambda wx, item: wx.execute(
+        INSERT[item[0]].format(seed=seed, lo=item[1], hi=item[2],
+                               nulls="true" if nulls else "false")))
     log(f"gen: rows loaded in {time.monotonic() - t0:.1f}s "
         f"({', '.join(f'{t} {n:,}' for t, n in rows.items())})")
     with conn.connect(db) as cx:
@@ -340,32 +324,10 @@ def generate(conn: Conn, db: str, size_mb: float, seed: int = 1, force: bool = F
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--db-url", default=DEFAULT_URL, help=f"target (default {DEFAULT_URL})")
-    p.add_argument("--size-mb", type=float, default=None,
-                   help="approximate uncompressed pg_dump size in MB (default 1000)")
-    p.add_argument("--scale", type=float, default=None,
-                   help="alternative to --size-mb: fraction of the default 1000 MB (0.05 = 50 MB)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--jobs", type=int, default=2, help="parallel connections (default 2)")
-    p.add_argument("--no-nulls", action="store_true",
-                   help="no NULLs in the nullable columns (wide.phone, wide.birth_date)")
-    p.add_argument("--force", action="store_true", help="drop and regenerate an existing database")
-    p.add_argument("--drop", action="store_true", help="just drop the database and exit")
-    a = p.parse_args(argv)
-    conn, db = parse_url(a.db_url)
-    if a.drop:
-        drop_database(conn, db)
-        return 0
-    if a.size_mb is not None and a.scale is not None:
-        p.error("give --size-mb or --scale, not both")
-    size_mb = a.size_mb if a.size_mb is not None else 1000 * (a.scale if a.scale else 1.0)
-    r = generate(conn, db, size_mb, a.seed, a.force, a.jobs, not a.no_nulls)
-    print(f"{db}: {sum(r['rows'].values()):,} rows "
-          f"({', '.join(f'{t} {n:,}' for t, n in r['rows'].items())}), "
-          f"tables+indexes {r['table_bytes'] / 1e6:.0f} MB, database {r['db_bytes'] / 1e6:.0f} MB, "
-          f"generated in {r['seconds']:.1f}s")
-    return 0
+    return genlib.main(argv, __doc__, default_url=DEFAULT_URL, dump="pg_dump", parse_url=parse_url,
+                       generate=generate, drop=drop_database,
+                       summary=lambda r: f"tables+indexes {r['table_bytes'] / 1e6:.0f} MB, "
+                                         f"database {r['db_bytes'] / 1e6:.0f} MB")
 
 
 if __name__ == "__main__":
