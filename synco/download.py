@@ -173,7 +173,8 @@ class Download:
         loader = engines.loader(url)
         count = loader.describe_target()
         if count:
-            self.ui.confirm(f"replace database {url.database} ({count} tables) on {url.redacted}? "
+            self.ui.confirm(f"replace database {url.database} ({count} tables) on "
+                            f"{loader.url.redacted}? "
                             f"the current one is kept for 'synco restore'",
                             "pass --yes to replace it without asking")
         return loader

@@ -82,7 +82,8 @@ def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[di
     started = time.monotonic()
     with ChunkStore(session) as store:
         if plan.database is not None:
-            say(f"dumping database {plan.database.database} from {plan.database.redacted}")
+            where = engines.resolve(plan.database).redacted
+            say(f"dumping database {plan.database.database} from {where}")
             body = dump_database(plan.database, store, progress, plan, selections)
             sets.append(_publish_manifest(session, DB_SET, "database", body))
             rows = sum(t["rows"] for t in body["tables"])

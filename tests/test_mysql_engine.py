@@ -186,36 +186,42 @@ def test_long_chunks_become_several_statements(big_db):
 # "localhost" is the server's socket, as to PHP and the mysql client
 
 def test_localhost_on_the_default_port_is_the_local_socket(tmp_path, monkeypatch):
+    """The first socket that answers, $MYSQL_UNIX_PORT first; a stale socket file (its server
+    gone), another file or no socket at all leave localhost to TCP."""
     import socket as sockets
 
     from synco_source.dburl import parse
     from synco_source.engines.mysql import sql
 
-    fake = tmp_path / "mysqld.sock"
-    listener = sockets.socket(sockets.AF_UNIX)
-    listener.bind(str(fake))
+    def listening(path):
+        server = sockets.socket(sockets.AF_UNIX)
+        server.bind(str(path))
+        server.listen()
+        return server
+
+    stale = sockets.socket(sockets.AF_UNIX)
+    stale.bind(str(tmp_path / "stale.sock"))
+    stale.close()  # the file stays, nobody answers
+    (tmp_path / "not-a-socket").write_text("")
+    live, other = listening(tmp_path / "mysqld.sock"), listening(tmp_path / "other.sock")
     try:
-        (tmp_path / "not-a-socket").write_text("")
-        monkeypatch.setattr(sql, "DEFAULT_SOCKETS", (str(tmp_path / "none"),
-                                                     str(tmp_path / "not-a-socket"), str(fake)))
+        monkeypatch.setattr(sql, "DEFAULT_SOCKETS", tuple(str(tmp_path / n) for n in (
+            "none", "not-a-socket", "stale.sock", "mysqld.sock")))
         monkeypatch.delenv("MYSQL_UNIX_PORT", raising=False)
-        assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == str(fake)
+        assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == str(tmp_path / "mysqld.sock")
         for stays_tcp in ("mysql://u@localhost:3307/db", "mysql://u@127.0.0.1/db",
                           "mysql://u@db.internal/db"):
             assert sql.resolve_localhost(parse(stays_tcp)).socket == "", stays_tcp
         explicit = parse("mysql://u@localhost/db?socket=/elsewhere.sock")
         assert sql.resolve_localhost(explicit) == explicit
-        other = tmp_path / "other.sock"
-        second = sockets.socket(sockets.AF_UNIX)
-        second.bind(str(other))
-        monkeypatch.setenv("MYSQL_UNIX_PORT", str(other))
-        assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == str(other)
-        second.close()
-        monkeypatch.setattr(sql, "DEFAULT_SOCKETS", ())
+        monkeypatch.setenv("MYSQL_UNIX_PORT", str(tmp_path / "other.sock"))
+        assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == str(tmp_path / "other.sock")
+        monkeypatch.setattr(sql, "DEFAULT_SOCKETS", (str(tmp_path / "stale.sock"),))
         monkeypatch.setenv("MYSQL_UNIX_PORT", str(tmp_path / "none"))
         assert sql.resolve_localhost(parse("mysql://u@localhost/db")).socket == ""
     finally:
-        listener.close()
+        live.close()
+        other.close()
 
 
 def test_connect_to_localhost_uses_the_socket(mysql_server, monkeypatch):
@@ -226,9 +232,14 @@ def test_connect_to_localhost_uses_the_socket(mysql_server, monkeypatch):
     path = mysql_server.socket or sql.local_socket()
     assert path, "this test needs the server's Unix socket"
     monkeypatch.setenv("MYSQL_UNIX_PORT", path)
-    conn = sql.connect(parse(f"mysql://{mysql_server.user}@localhost/"))
+    url = parse(f"mysql://{mysql_server.user}@localhost/")
+    conn = sql.connect(url)
     try:
         assert conn.unix_socket == path
         assert sql.query(conn, "SELECT 1") == [(1,)]
     finally:
         conn.close()
+    # and what messages and prompts show is where it connects
+    from synco_source import engines
+
+    assert engines.resolve(url).redacted == f"mysql://{mysql_server.user}@socket {path}/"

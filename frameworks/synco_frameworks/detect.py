@@ -138,6 +138,17 @@ def human_size(size: int) -> str:
     return ""
 
 
+def _as_connected(db):
+    """The URL as the engine will connect (MySQL's localhost may be the local socket)."""
+    from synco_source import engines
+    from synco_source.errors import SyncoError
+
+    try:
+        return engines.resolve(db)
+    except SyncoError:  # an engine this build does not have: say what the settings say
+        return db
+
+
 def describe(project: Project) -> list[str]:
     """Lines for ``detect`` commands: what was found, never a password."""
     context = f" ({project.context})" if project.context else ""
@@ -146,6 +157,7 @@ def describe(project: Project) -> list[str]:
     if db is None:
         lines.append("database: none")
     else:
+        db = _as_connected(db)
         where = f"socket {db.socket}" if db.socket else f"{db.host}:{db.port}"
         lines.append(f"database: {db.engine} database {db.database} on {where}"
                      + (f" as user {db.user}" if db.user else ""))

@@ -49,6 +49,11 @@ def engine_module(engine: str) -> ModuleType:
         raise
 
 
+def resolve(url: DatabaseUrl) -> DatabaseUrl:
+    """The URL the engine will connect to, for messages (MySQL's ``localhost`` may be a socket)."""
+    return getattr(engine_module(url.engine), "resolve", lambda u: u)(url)
+
+
 def dumper(url: DatabaseUrl):
     return engine_module(url.engine).Dumper(url)
 

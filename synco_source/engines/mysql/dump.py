@@ -10,7 +10,8 @@ import pymysql.cursors
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from . import catalog
-from .sql import LOB_TYPES, column_piece, connect, failing, lob_literal, qi, query
+from .sql import (LOB_TYPES, column_piece, connect, failing, lob_literal, qi, query,
+                  resolve_localhost)
 
 STATEMENT_BYTES = 1 << 20  # a new INSERT starts once the current one has passed this size
 GROUP_BYTES = 1 << 20  # bound on the possible size of one server-side CONCAT (< max_allowed_packet)
@@ -74,6 +75,7 @@ class Dumper:
     """``with Dumper(url) as d:`` one connection holding one consistent, read-only snapshot."""
 
     def __init__(self, url: DatabaseUrl) -> None:
+        url = resolve_localhost(url)
         self.url = url
         self.db = url.database
         self.conn = None

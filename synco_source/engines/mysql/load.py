@@ -9,7 +9,7 @@ from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from ..common import PREV, SHADOW, no_previous_copy, no_sigint
 from . import catalog
-from .sql import check_name, connect, failing, qi, query
+from .sql import check_name, connect, failing, qi, query, resolve_localhost
 
 SESSION = ("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'", "SET SESSION time_zone = '+00:00'",
            "SET SESSION foreign_key_checks = 0", "SET SESSION unique_checks = 0")
@@ -133,6 +133,7 @@ class Loader:
     """Loads chunks into ``<db>__synco_new``; commit() swaps it in, keeping ``<db>__synco_prev``."""
 
     def __init__(self, url: DatabaseUrl) -> None:
+        url = resolve_localhost(url)
         self.url = url
         self.target = check_name(url.database)
         self.shadow = check_name(url.database + SHADOW)
@@ -236,6 +237,7 @@ class Loader:
 
 def restore(url: DatabaseUrl) -> str:
     """Swap ``<db>__synco_prev`` back in; the current database becomes the previous one."""
+    url = resolve_localhost(url)
     target = check_name(url.database)
     prev, tmp = check_name(target + PREV), check_name(target + SHADOW)
     conn = connect(url)

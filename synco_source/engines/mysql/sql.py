@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import socket
 import stat
 from collections.abc import Iterator
 
@@ -92,20 +93,33 @@ def failing(what: str, hint: str | None = None) -> Iterator[None]:
         raise DatabaseError(f"{what}: {exc}") from None
 
 
+def _accepts(path: str) -> bool:
+    """A socket file that a server answers on, and that we may open (a stale socket of a stopped
+    server, or one of mode 0660, is not one)."""
+    try:
+        if not stat.S_ISSOCK(os.stat(path).st_mode):
+            return False
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(2)
+            probe.connect(path)
+        return True
+    except OSError:
+        return False
+
+
 def local_socket() -> str:
-    """The server's socket, as the mysql client finds it ($MYSQL_UNIX_PORT first); "" if none."""
+    """The server's socket, as the mysql client finds it ($MYSQL_UNIX_PORT first); "" if none
+    answers."""
     for path in (os.environ.get("MYSQL_UNIX_PORT"), *DEFAULT_SOCKETS):
-        try:
-            if path and stat.S_ISSOCK(os.stat(path).st_mode):
-                return path
-        except OSError:
-            continue
+        if path and _accepts(path):
+            return path
     return ""
 
 
 def resolve_localhost(url: DatabaseUrl) -> DatabaseUrl:
-    """``localhost`` on the default port is the local socket when there is one (see
-    DEFAULT_SOCKETS); any other host, or a port of its own, stays TCP."""
+    """``localhost`` on the default port is the local socket when one answers (see
+    DEFAULT_SOCKETS); any other host, or a port of its own, stays TCP. The engine resolves once
+    (Dumper, Loader, ``resolve``), so messages and prompts name the socket it uses."""
     if url.socket or url.host != "localhost" or url.port != DEFAULT_PORT:
         return url
     socket = local_socket()
