@@ -636,7 +636,7 @@ static pid_t try_root(struct attempt *a, char **argv, char *folder, size_t folde
            files there: our folder, where programs may run and which is removed at the end */
         setenv("TMPDIR", folder, 1);
         /* the PyInstaller stage handles every signal, so the program cannot see which ones were
-           ignored (nohup): name them (synco_source/cli.py, inherited_ignored_signals) */
+           ignored (nohup): name them (synco_source/cli.py, adopt_ignored_signals) */
         char names[64] = "";
         for (size_t i = 0; i < N_FORWARDED; i++)
             if (inherited_ignore[i]) {

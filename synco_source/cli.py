@@ -35,18 +35,17 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 IGNORED_SIGNALS_VAR = "SYNCO_IGNORED_SIGNALS"
 
 
-def inherited_ignored_signals() -> set[int]:
-    """The stop signals ignored when this program was started. The release binary's launcher
-    sees them and passes them on in SYNCO_IGNORED_SIGNALS (names like HUP,INT), because the
-    PyInstaller stage between it and Python installs handlers for every signal."""
-    names = os.environ.pop(IGNORED_SIGNALS_VAR, "")
-    ignored = {signum for signum in STOP_SIGNALS if signal.getsignal(signum) == signal.SIG_IGN}
-    for name in filter(None, names.split(",")):
+def adopt_ignored_signals() -> None:
+    """Ignore the signals that were ignored when this program was started (nohup, a script's
+    background job). Python keeps an inherited SIG_IGN by itself, but in the release binary the
+    PyInstaller stage between the launcher and Python installs handlers for every signal; the
+    launcher names them in SYNCO_IGNORED_SIGNALS (like HUP,INT). Done first thing in main(), so
+    a hang-up while the framework is detected is ignored too; the variable goes no further."""
+    for name in filter(None, os.environ.pop(IGNORED_SIGNALS_VAR, "").split(",")):
         try:
-            ignored.add(signal.Signals["SIG" + name.strip()])
-        except KeyError:
+            signal.signal(signal.Signals["SIG" + name.strip()], signal.SIG_IGN)
+        except (KeyError, ValueError, OSError):
             continue
-    return ignored & set(STOP_SIGNALS)
 
 
 class StopSignals:
@@ -58,10 +57,10 @@ class StopSignals:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.name = ""
-        ignored = inherited_ignored_signals()
         for signum in STOP_SIGNALS:
-            # ignored by whoever started us (nohup, a script's background job): stays ignored
-            signal.signal(signum, signal.SIG_IGN if signum in ignored else self._handle)
+            # ignored by whoever started us (see adopt_ignored_signals): stays ignored
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                signal.signal(signum, self._handle)
 
     def _handle(self, signum, frame) -> None:
         self.name = self.name or signal.Signals(signum).name
@@ -266,6 +265,7 @@ def _run(session, plan, stop: StopSignals) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    adopt_ignored_signals()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -108,3 +109,25 @@ def test_publish_dir_without_a_known_url_asks_on_a_terminal(shop, tmp_path):
     from synco_source.format import Token
     assert Token.decode(line.split()[2]).url.startswith("https://shop.example/public/")
     assert "public URL of" in proc.stderr.read()
+
+
+def test_signals_named_by_the_launcher_are_ignored_first_thing(monkeypatch):
+    """The release binary's launcher names the signals ignored at its start; main() ignores them
+    before anything else (framework detection may take a while) and does not pass the name on."""
+    from synco_source import cli
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGHUP, signal.SIGUSR1, signal.SIGTERM,
+                                              signal.SIGINT)}
+    monkeypatch.setenv(cli.IGNORED_SIGNALS_VAR, "HUP,USR1,BOGUS")
+    try:
+        assert cli.main(["version"]) == 0
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == saved[signal.SIGTERM]
+        assert cli.IGNORED_SIGNALS_VAR not in os.environ
+        stop = cli.StopSignals()
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN  # stays ignored
+        assert signal.getsignal(signal.SIGTERM) == stop._handle
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
