@@ -719,7 +719,8 @@ class Setup:
     servers: list = field(default_factory=list)
 
 
-def prepare(p: argparse.ArgumentParser, a, prefix: str, tools: tuple[str, ...]) -> Setup | None:
+def prepare(p: argparse.ArgumentParser, a, prefix: str, tools: tuple[str, ...],
+            label: str) -> Setup | None:
     """Check the tools and binaries, name the databases, make the run's folder; SIGTERM becomes
     KeyboardInterrupt so the cleanup runs. None (after saying why) when synco is missing."""
     for tool in tools:
@@ -739,7 +740,7 @@ def prepare(p: argparse.ArgumentParser, a, prefix: str, tools: tuple[str, ...]) 
         *found, src, small, db_a, db_b,
         created=[db_a, db_b, db_b + "__synco_new", db_b + "__synco_prev"],
         sources=[src] + ([small] if a.flat_fraction and not a.skip_synco else []),
-        tmp=Path(tempfile.mkdtemp(prefix=Path(sys.argv[0]).stem + ".", dir=a.workdir)),
+        tmp=Path(tempfile.mkdtemp(prefix=label + ".", dir=a.workdir)),
         r={"command": display_command(), "rev": git_rev(), "machine": machine(),
            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M")})
 
@@ -793,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     conn, prefix = gen_mysql.parse_url(a.server_url)
-    s = prepare(p, a, prefix, ("mariadb", "mariadb-dump", "gzip"))
+    s = prepare(p, a, prefix, ("mariadb", "mariadb-dump", "gzip"), "bench_mysql")
     if s is None:
         return 2
     src_exe, cli_exe, tmp, r, servers = s.src_exe, s.cli_exe, s.tmp, s.r, s.servers

@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
 
     conn, prefix = gen_pg.parse_url(a.server_url)
-    s = prepare(p, a, prefix, ("psql", "pg_dump", "gzip"))
+    s = prepare(p, a, prefix, ("psql", "pg_dump", "gzip"), "bench_pg")
     if s is None:
         return 2
     src_exe, cli_exe, tmp, r, servers = s.src_exe, s.cli_exe, s.tmp, s.r, s.servers
