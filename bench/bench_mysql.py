@@ -589,34 +589,36 @@ def results_table(r: dict, dump_tool: str, import_tool: str) -> list[str]:
     return L
 
 
-def render(r: dict) -> str:
+def report(r: dict, *, server: str, dump_tool: str, import_tool: str, dump_word: str,
+           storage: str, verify_how: str, date_extra: str = "", rss_extra: str = "",
+           engine_notes: tuple[str, ...] = ()) -> str:
+    """The markdown both benchmarks print: command, machine, source, the table, notes."""
     b_dump, s_dump, s_imp = r["b_dump"], r.get("s_dump"), r.get("s_imp")
-    L = []
-    L.append(f"Command: `{r['command']}`  ")
-    L.append(f"Date: {r['date']} UTC; commit {r['rev']}; MariaDB {r['server_version']}; "
-             f"{r['machine']}.  ")
     g = r["gen"]
-    L.append(f"Source: {sum(g['rows'].values()):,} rows ("
-             + ", ".join(f"{t} {n:,}" for t, n in g["rows"].items())
-             + f"), uncompressed dump {fmt_bytes(r['sql_bytes'])}, InnoDB data+index "
-             f"{fmt_bytes(g['innodb_bytes'])}; "
-             + (f"generated in {g['seconds']:.1f} s "
-                f"({g['seconds'] / (r['sql_bytes'] / 1e9):.0f} s per GB of dump)."
-                if not g["skipped"] else "reused from an earlier run (--keep-source)."))
+    L = [f"Command: `{r['command']}`  ",
+         f"Date: {r['date']} UTC; commit {r['rev']}; {server} {r['server_version']}; "
+         f"{r['machine']}{date_extra}.  ",
+         f"Source: {sum(g['rows'].values()):,} rows ("
+         + ", ".join(f"{t} {n:,}" for t, n in g["rows"].items())
+         + f"), uncompressed {dump_word} {fmt_bytes(r['sql_bytes'])}, {storage}; "
+         + (f"generated in {g['seconds']:.1f} s "
+            f"({g['seconds'] / (r['sql_bytes'] / 1e9):.0f} s per GB of dump)."
+            if not g["skipped"] else "reused from an earlier run (--keep-source)."),
+         ""]
+    L += results_table(r, dump_tool, import_tool)
     L.append("")
-    L += results_table(r, "mariadb-dump", "mariadb")
-    L.append("")
-    extra = ["peak RSS of mariadb-dump, gzip, mariadb and synco download is "
+    extra = [f"peak RSS of {dump_tool}, gzip, {import_tool} and synco download is "
              + ("GNU time's %M (ru_maxrss of a child forked by a small process)" if GNU_TIME else
                 "wait4 ru_maxrss, an upper bound (includes the harness's own size)")
-             + ", of synco-source its VmHWM",
+             + f", of synco-source its VmHWM{rss_extra}",
              f"baseline dump process-tree RSS sampled sum {fmt_mb(b_dump.rss['sampled sum'])} MB"]
     if s_dump:
         extra.append(f"synco-source process tree sampled peak {fmt_mb(r.get('server_tree'))} MB")
     if s_imp:
         extra.append(f"synco download process tree sampled peak {fmt_mb(s_imp.rss['sampled tree'])} MB")
+    extra += engine_notes
     if r.get("verify"):
-        extra.append("copies verified (row counts + CHECKSUM TABLE): "
+        extra.append(f"copies verified ({verify_how}): "
                      + ", ".join(f"{k}: {v}" for k, v in r["verify"].items()))
     for w in r.get("lock_waits") or []:
         extra.append(f"WARNING: during the synco dump {w} (the timing includes that wait)")
@@ -624,6 +626,12 @@ def render(r: dict) -> str:
         extra.append(f"server: `{s_dump.note}`, exit code {r.get('server_exit')} after SIGTERM")
     L.append("Notes: " + "; ".join(extra) + ".")
     return "\n".join(L)
+
+
+def render(r: dict) -> str:
+    return report(r, server="MariaDB", dump_tool="mariadb-dump", import_tool="mariadb",
+                  dump_word="dump", storage=f"InnoDB data+index {fmt_bytes(r['gen']['innodb_bytes'])}",
+                  verify_how="row counts + CHECKSUM TABLE")
 
 
 RESULTS_HEADER = """# synco benchmark results (MySQL/MariaDB)

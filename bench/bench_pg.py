@@ -46,9 +46,8 @@ sys.path.insert(0, str(HERE))
 import gen_pg  # noqa: E402
 # The measurement machinery is shared with the MySQL benchmark so both report the same things.
 from bench_mysql import (  # noqa: E402
-    GNU_TIME, Measured, Run, SyncoServer, _rss, flatness_check, fmt_bytes, fmt_mb,
-    gzipped_dump,
-    log, parser, prepare, publish, remove_folder, replace_section, results_table, stop_servers,
+    Measured, Run, SyncoServer, _rss, flatness_check, fmt_bytes, gzipped_dump,
+    log, parser, prepare, publish, remove_folder, replace_section, report, stop_servers,
     synco_download, vm_hwm_mb,
 )
 
@@ -188,47 +187,21 @@ def baseline_import(conn: gen_pg.Conn, db: str, script: Path, tmp: Path) -> Run:
 
 
 def render(r: dict) -> str:
-    b_dump, s_dump, s_imp = r["b_dump"], r.get("s_dump"), r.get("s_imp")
-    L = []
-    L.append(f"Command: `{r['command']}`  ")
-    L.append(f"Date: {r['date']} UTC; commit {r['rev']}; PostgreSQL {r['server_version']}; "
-             f"{r['machine']}, at end {r['load_end']:.2f}.  ")
     g = r["gen"]
-    L.append(f"Source: {sum(g['rows'].values()):,} rows ("
-             + ", ".join(f"{t} {n:,}" for t, n in g["rows"].items())
-             + f"), uncompressed pg_dump {fmt_bytes(r['sql_bytes'])}, tables+TOAST+indexes "
-             f"{fmt_bytes(g['table_bytes'])} (pg_database_size {fmt_bytes(g['db_bytes'])}); "
-             + (f"generated in {g['seconds']:.1f} s "
-                f"({g['seconds'] / (r['sql_bytes'] / 1e9):.0f} s per GB of dump)."
-                if not g["skipped"] else "reused from an earlier run (--keep-source)."))
-    L.append("")
-    L += results_table(r, "pg_dump", "psql")
-    L.append("")
-    extra = ["peak RSS of pg_dump, gzip, psql and synco download is "
-             + ("GNU time's %M (ru_maxrss of a child forked by a small process)" if GNU_TIME else
-                "wait4 ru_maxrss, an upper bound (includes the harness's own size)")
-             + ", of synco-source its VmHWM; the PostgreSQL server's own backends are not counted "
-               "on either side",
-             f"baseline dump process-tree RSS sampled sum {fmt_mb(b_dump.rss['sampled sum'])} MB"]
-    if s_dump:
-        extra.append(f"synco-source process tree sampled peak {fmt_mb(r.get('server_tree'))} MB")
-    if s_imp:
-        extra.append(f"synco download process tree sampled peak {fmt_mb(s_imp.rss['sampled tree'])} MB")
-    extra.append("a CHECKPOINT precedes each timed step")
-    if s_imp:
-        extra.append("synco's target database " + ("existed (empty) and was kept as "
-                     "<db>__synco_prev" if r.get("existing_target") else
-                     "did not exist beforehand (no __synco_prev; see --existing-target)"))
-    if r.get("verify"):
-        extra.append("copies verified (per table: row count, sum of per-row MD5s, index count; "
-                     f"MD5 of all rows in key order for tables up to {ORDERED_HASH_MAX_ROWS:,} rows): "
-                     + ", ".join(f"{k}: {v}" for k, v in r["verify"].items()))
-    for w in r.get("lock_waits") or []:
-        extra.append(f"WARNING: during the synco dump {w} (the timing includes that wait)")
-    if s_dump and s_dump.note:
-        extra.append(f"server: `{s_dump.note}`, exit code {r.get('server_exit')} after SIGTERM")
-    L.append("Notes: " + "; ".join(extra) + ".")
-    return "\n".join(L)
+    notes = ["a CHECKPOINT precedes each timed step"]
+    if r.get("s_imp"):
+        notes.append("synco's target database " + (
+            "existed (empty) and was kept as <db>__synco_prev" if r.get("existing_target") else
+            "did not exist beforehand (no __synco_prev; see --existing-target)"))
+    return report(
+        r, server="PostgreSQL", dump_tool="pg_dump", import_tool="psql", dump_word="pg_dump",
+        storage=f"tables+TOAST+indexes {fmt_bytes(g['table_bytes'])} "
+                f"(pg_database_size {fmt_bytes(g['db_bytes'])})",
+        date_extra=f", at end {r['load_end']:.2f}",
+        rss_extra="; the PostgreSQL server's own backends are not counted on either side",
+        engine_notes=tuple(notes),
+        verify_how="per table: row count, sum of per-row MD5s, index count; MD5 of all rows in "
+                   f"key order for tables up to {ORDERED_HASH_MAX_ROWS:,} rows")
 
 
 RESULTS_HEADER = """# synco benchmark results
