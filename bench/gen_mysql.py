@@ -234,16 +234,10 @@ def generate(conn: Conn, db: str, size_mb: float, seed: int = 1, force: bool = F
     rows = plan(size_mb)
     t0 = time.monotonic()
     with conn.connect() as cx, cx.cursor() as c:
-        have = existing_comment(c, db)
-        if have is not None:
-            if not force and set(have) == set(SHARES) and all(v == comment for v in have.values()):
-                log(f"gen: `{db}` already holds {comment!r}; reusing it")
-                sizes = table_sizes(c, db)
-                return {"seconds": 0.0, "rows": {t: s[0] for t, s in sizes.items()},
-                        "innodb_bytes": sum(s[1] for s in sizes.values()), "skipped": True}
-            if not force:
-                raise SystemExit(f"database `{db}` exists with other content; use --force to "
-                                 "drop and regenerate it")
+        if genlib.reusable(existing_comment(c, db), SHARES, comment, force, db, log):
+            sizes = table_sizes(c, db)
+            return {"seconds": 0.0, "rows": {t: s[0] for t, s in sizes.items()},
+                    "innodb_bytes": sum(s[1] for s in sizes.values()), "skipped": True}
         c.execute(f"DROP DATABASE IF EXISTS `{db}`")
         c.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4")
         c.execute(f"USE `{db}`")

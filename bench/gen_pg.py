@@ -267,17 +267,11 @@ def generate(conn: Conn, db: str, size_mb: float, seed: int = 1, force: bool = F
     comment = genlib.comment_for(size_mb, seed, nulls)
     rows = plan(size_mb)
     t0 = time.monotonic()
-    have = existing_comment(conn, db)
-    if have is not None:
-        if not force and set(have) == set(SHARES) and all(v == comment for v in have.values()):
-            log(f"gen: `{db}` already holds {comment!r}; reusing it")
-            sizes = table_sizes(conn, db)
-            return {"seconds": 0.0, "rows": {t: s[0] for t, s in sizes.items()},
-                    "table_bytes": sum(s[1] for s in sizes.values()),
-                    "db_bytes": database_bytes(conn, db), "skipped": True}
-        if not force and have:
-            raise SystemExit(f"database `{db}` exists with other content; use --force to "
-                             "drop and regenerate it")
+    if genlib.reusable(existing_comment(conn, db), SHARES, comment, force, db, log):
+        sizes = table_sizes(conn, db)
+        return {"seconds": 0.0, "rows": {t: s[0] for t, s in sizes.items()},
+                "table_bytes": sum(s[1] for s in sizes.values()),
+                "db_bytes": database_bytes(conn, db), "skipped": True}
     drop_database(conn, db)
     with conn.connect() as cx:
         cx.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'")

@@ -21,6 +21,22 @@ def comment_for(size_mb: float, seed: int, nulls: bool = True) -> str:
     return f"synco-bench gen v1 size_mb={size_mb:g} seed={seed}" + ("" if nulls else " nulls=no")
 
 
+def reusable(have: dict[str, str] | None, tables, comment: str, force: bool, db: str,
+             log) -> bool:
+    """Whether `db` holds a finished generation with these parameters (``have``: each table's
+    label, None or empty for no tables). Other content is refused unless ``force``, which
+    regenerates it."""
+    if not have:
+        return False
+    if not force and set(have) == set(tables) and all(v == comment for v in have.values()):
+        log(f"gen: `{db}` already holds {comment!r}; reusing it")
+        return True
+    if not force:
+        raise SystemExit(f"database `{db}` exists with other content; use --force to drop and "
+                         "regenerate it")
+    return False
+
+
 def fill(work: list[tuple], jobs: int, session: Callable[[], AbstractContextManager],
          run: Callable[[Any, tuple], None]) -> None:
     """Run every item of ``work`` as ``run(s, item)``, on ``jobs`` threads each with its own
