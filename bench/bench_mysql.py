@@ -768,6 +768,18 @@ def flatness_check(a, s: Setup, small_url: str) -> None:
     s.r["flat"] = ((a.size_mb * a.flat_fraction, hwm_small), (a.size_mb, s.r["server_hwm_ready"]))
 
 
+def failure_code(e: BaseException) -> int:
+    """Say how a run failed, before its cleanup; the exit code (130 interrupted, 1 an error).
+    With BENCH_DEBUG set an error is raised again, traceback and all."""
+    if isinstance(e, KeyboardInterrupt):
+        log(f"interrupted ({e}); cleaning up")
+        return 130
+    log(f"error: {type(e).__name__}: {e}")
+    if os.environ.get("BENCH_DEBUG"):
+        raise e
+    return 1
+
+
 def stop_servers(s: Setup) -> None:
     for server in s.servers:
         try:
@@ -887,14 +899,8 @@ def main(argv: list[str] | None = None) -> int:
         log("verifying the copies")
         r["verify"] = verify(conn, src, [db_a] + ([db_b] if not a.skip_synco else []))
         ok = True
-    except KeyboardInterrupt as e:
-        log(f"interrupted ({e}); cleaning up")
-        return 130
-    except Exception as e:  # noqa: BLE001 - reported with context, then cleanup
-        log(f"error: {type(e).__name__}: {e}")
-        if os.environ.get("BENCH_DEBUG"):
-            raise
-        return 1
+    except (KeyboardInterrupt, Exception) as e:  # reported with context, then cleanup
+        return failure_code(e)
     finally:
         stop_servers(s)
         drop = created + ([] if a.keep_source else sources)

@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE))
 import gen_pg  # noqa: E402
 # The measurement machinery is shared with the MySQL benchmark so both report the same things.
 from bench_mysql import (  # noqa: E402
-    Measured, Run, SyncoServer, _rss, flatness_check, fmt_bytes, gzipped_dump,
+    Measured, Run, SyncoServer, _rss, failure_code, flatness_check, fmt_bytes, gzipped_dump,
     log, parser, prepare, publish, remove_folder, replace_section, report, stop_servers,
     synco_download, vm_hwm_mb,
 )
@@ -304,14 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         r["verify"] = verify(conn, want, [db_a] + ([db_b] if not a.skip_synco else []))
         r["load_end"] = os.getloadavg()[0]
         ok = True
-    except KeyboardInterrupt as e:
-        log(f"interrupted ({e}); cleaning up")
-        return 130
-    except Exception as e:  # noqa: BLE001 - reported with context, then cleanup
-        log(f"error: {type(e).__name__}: {e}")
-        if os.environ.get("BENCH_DEBUG"):
-            raise
-        return 1
+    except (KeyboardInterrupt, Exception) as e:  # reported with context, then cleanup
+        return failure_code(e)
     finally:
         stop_servers(s)
         drop = created + ([] if a.keep_source else sources)
