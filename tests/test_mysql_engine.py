@@ -232,8 +232,8 @@ def test_connect_to_localhost_uses_the_socket(mysql_server, monkeypatch):
     path = mysql_server.socket or sql.local_socket()
     assert path, "this test needs the server's Unix socket"
     monkeypatch.setenv("MYSQL_UNIX_PORT", path)
-    url = parse(f"mysql://{mysql_server.user}@localhost/")
-    conn = sql.connect(url)
+    url = parse(f"mysql://{mysql_server.user}@localhost/synco_t_unused")
+    conn = Loader(url).conn
     try:
         assert conn.unix_socket == path
         assert sql.query(conn, "SELECT 1") == [(1,)]
@@ -242,4 +242,4 @@ def test_connect_to_localhost_uses_the_socket(mysql_server, monkeypatch):
     # and what messages and prompts show is where it connects
     from synco_source import engines
 
-    assert engines.resolve(url).redacted == f"mysql://{mysql_server.user}@socket {path}/"
+    assert engines.resolve(url).redacted == f"mysql://{mysql_server.user}@socket {path}/synco_t_unused"

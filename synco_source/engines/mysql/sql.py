@@ -127,8 +127,8 @@ def resolve_localhost(url: DatabaseUrl) -> DatabaseUrl:
 
 
 def connect(url: DatabaseUrl, *, database: str | None = None) -> pymysql.connections.Connection:
-    """One connection in utf8mb4, autocommit off; failures become DatabaseError with a hint."""
-    url = resolve_localhost(url)
+    """One connection in utf8mb4, autocommit off; failures become DatabaseError with a hint.
+    ``url`` as the engine resolved it (resolve_localhost, once, in Dumper, Loader and restore)."""
     kwargs = dict(user=url.user, password=url.password, charset="utf8mb4", autocommit=False,
                   connect_timeout=CONNECT_TIMEOUT, database=database or None,
                   cursorclass=pymysql.cursors.Cursor)
