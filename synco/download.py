@@ -33,7 +33,7 @@ from .ui import UI
 
 @dataclass
 class DownloadOptions:
-    token: str
+    token: str = ""
     db_url: DatabaseUrl | None = None
     file_dirs: dict[str, Path] = field(default_factory=dict)
     only: list[str] = field(default_factory=list)
@@ -122,12 +122,21 @@ def check_destinations(sets: list[dict], opts: DownloadOptions) -> None:
 
 
 class Download:
-    def __init__(self, opts: DownloadOptions, ui: UI) -> None:
+    """One download. ``remote`` is the session's object source (anything with ``get(path)``
+    and ``close()``: HTTP or the pipe of ``synco pull``) and ``sc`` its keys; by default both
+    come from the token in ``opts``."""
+
+    def __init__(self, opts: DownloadOptions, ui: UI, *, remote=None,
+                 sc: format.SessionCrypto | None = None) -> None:
         self.opts = opts
         self.ui = ui
-        self.token = format.Token.decode(opts.token)
-        self.sc = format.SessionCrypto(self.token.key, self.token.session_id)
-        self.remote = Remote(self.token.url, transport=opts.transport)
+        if remote is None or sc is None:
+            token = format.Token.decode(opts.token)
+            sc = format.SessionCrypto(token.key, token.session_id)
+            remote = Remote(token.url, transport=opts.transport)
+        self.sc = sc
+        self.session_hex = sc.session_id.hex()
+        self.remote = remote
         self.summary = Summary()
         self.lock = threading.Lock()
         self.on_fetched = lambda n: None
@@ -180,7 +189,7 @@ class Download:
         return loader
 
     def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan]) -> None:
-        stagings = [files.Staging(p, self.token.session_id.hex()) for p in plans]
+        stagings = [files.Staging(p, self.session_hex) for p in plans]
         db_bytes = sum(c["size"] for t in database["tables"] for c in t["chunks"]) if database else 0
         total = db_bytes + sum(p.needed_bytes for p in plans)
         with self.ui.progress() as bars:
