@@ -202,7 +202,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"synco download {session.token.encode()}", flush=True)
         plan = Plan(database=project.database, file_sets=project.file_sets,
                     skip_table_data=project.skips_table, file_selectors=project.file_selectors)
-        return _run(session, plan, stop)
+        return _run(session, plan, stop, debug=getattr(args, "debug", False))
     finally:
         if session is not None:
             session.closed = True
@@ -210,8 +210,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.shutdown()
             server.server_close()
         if session is not None and not args.keep:
-            session.remove()
-            say("removed everything published")
+            if session.remove():
+                say("removed everything published")
+            else:
+                left = session.leftovers()
+                say(f"error: could not remove everything published: {len(left)} left in "
+                    f"{session.folder} ({', '.join(left[:3])}{', ...' if len(left) > 3 else ''})")
+                say("hint: delete that folder by hand; it is removed by the next synco-source run "
+                    "here once its time limit has passed")
         elif session is not None:
             say(f"kept {session.folder}")
         if private is not None and not args.keep:
@@ -225,41 +231,57 @@ def _stopped(stop: StopSignals) -> int:
     return EXIT_INTERRUPTED if stop.name == "SIGINT" else 0
 
 
-def _run(session, plan, stop: StopSignals) -> int:
+FAILED_GRACE = 60.0  # seconds a failed session stays up, so the laptop can read why
+
+
+def _run(session, plan, stop: StopSignals, debug: bool = False) -> int:
     """Produce the session on a worker thread, then serve until the time limit (a failed session
-    only a minute, so the client can see why); a stop signal ends either at once."""
+    only a minute, so the client can see why); a stop signal ends either at once. Any exception
+    in the producer fails the session with its message: a synco error as itself, anything else as
+    "unexpected <type>: <message>" (a bug, exit 70), never a vanished session that the laptop
+    would take for an expired token."""
     from .produce import produce
 
-    outcome: dict[str, BaseException] = {}
+    outcome: dict[str, object] = {}
 
     def work() -> None:
         try:
             produce(session, plan, say)
-        except SyncoError as exc:
-            if not session.closed:
-                outcome["failed"] = exc
-                session.publish_meta("failed", message=str(exc))
-                say(f"error: {exc}")
-        except BaseException as exc:  # a bug: re-raised in the main thread
-            outcome["bug"] = exc
+        except Exception as exc:  # noqa: BLE001 - every failure is published as what it is
+            bug = not isinstance(exc, SyncoError)
+            message = f"unexpected {type(exc).__name__}: {exc}" if bug else str(exc)
+            if session.closed:
+                return
+            outcome["failed"] = exc
+            outcome["code"] = EXIT_BUG if bug else exc.exit_code
+            try:
+                session.publish_meta("failed", message=message)
+            except SyncoError as meta_exc:
+                say(f"could not publish the failure: {meta_exc}")
+            if bug and debug:
+                traceback.print_exception(exc)
+            say(f"error: {message}")
+            if bug:
+                say("hint: run again with --debug and report the traceback")
+            elif exc.hint:
+                say(f"hint: {exc.hint}")
 
     worker = threading.Thread(target=work, name="produce", daemon=True)
     worker.start()
     while worker.is_alive():
         if stop.wait(0.2):
             return _stopped(stop)
-    if "bug" in outcome:
-        raise outcome["bug"]
     failed = outcome.get("failed")
-    deadline = session.expires if failed is None else min(session.expires, time.time() + 60)
+    deadline = session.expires if failed is None else min(session.expires,
+                                                          time.time() + FAILED_GRACE)
     if failed is None:
         say(f"waiting for downloads; stop with Ctrl-C (time limit in "
             f"{(deadline - time.time()) / 60:.0f} min)")
     if stop.wait(deadline - time.time()):
         code = _stopped(stop)
-        return failed.exit_code if failed is not None else code
+        return outcome["code"] if failed is not None else code
     if failed is not None:
-        return failed.exit_code
+        return outcome["code"]
     say("time limit reached")
     return 0
 

@@ -89,15 +89,23 @@ class Session:
                 meta["sets"] = sets
             self._write(format.META_PATH, self.crypto.seal_meta(meta))
 
-    def remove(self) -> None:
-        """Delete everything published. A sealing thread may still be finishing one write when
-        this runs (it writes nothing once ``closed`` is set), so look again until it is gone."""
+    def remove(self) -> bool:
+        """Delete everything published; True when the folder is gone. A sealing thread may still
+        be finishing one write when this runs (it writes nothing once ``closed`` is set), so look
+        again until it is gone."""
         self.closed = True
         for _ in range(50):
             shutil.rmtree(self.folder, ignore_errors=True)
-            if not self.folder.exists():
-                return
+            if not os.path.lexists(self.folder):
+                return True
             time.sleep(0.1)
+        return False
+
+    def leftovers(self) -> list[str]:
+        """What is still in the session folder (relative paths), after a ``remove`` that failed."""
+        if not os.path.lexists(self.folder):
+            return []
+        return sorted(p.relative_to(self.folder).as_posix() for p in self.folder.rglob("*")) or ["."]
 
 
 class ChunkStore:
