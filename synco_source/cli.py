@@ -103,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--publish-dir", type=Path, metavar="DIR",
                        help="write into this folder of a web server instead of listening")
     serve.add_argument("--base-url", help="public URL of --publish-dir")
+    serve.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the pipe "
+                       "protocol of 'synco pull', e.g. over ssh) instead of listening; ends at "
+                       "the end of stdin")
     serve.add_argument("--ttl", default="3h", help="remove everything after this long (default 3h)")
     serve.add_argument("--keep", action="store_true", help="do not remove what was published on exit")
     serve.add_argument("--all", action="store_true", help="publish everything: no smart exclusions "
@@ -175,8 +178,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
     for note in project.notes:
         say(note)
-    server = private = None
-    if args.publish_dir:
+    server = private = pipe = None
+    if args.stdio:
+        if args.publish_dir:
+            raise UsageError("--stdio and --publish-dir exclude each other")
+        from . import pipe as pipes
+
+        # from here on, stdin and stdout carry only frames
+        channel = pipes.take_stdio()
+        base_url = "http://stdio.invalid/"  # the session has no URL: the pipe is its address
+        private = parent = Path(tempfile.mkdtemp(prefix="synco-source-"))
+    elif args.publish_dir:
         base_url = (args.base_url or project.public_url(args.publish_dir)
                     or ask_base_url(args.publish_dir))
         parent = args.publish_dir
@@ -199,13 +211,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.folder, server.session_hex = session.folder, session.id_hex
             server.start()
             say(f"serving on port {server.server_address[1]}; the token points at {session.token.url}")
-        print(f"synco download {session.token.encode()}", flush=True)
+        if args.stdio:
+            pipe = _start_pipe(pipes, channel, session, stop)
+        else:
+            print(f"synco download {session.token.encode()}", flush=True)
         plan = Plan(database=project.database, file_sets=project.file_sets,
                     skip_table_data=project.skips_table, file_selectors=project.file_selectors)
-        return _run(session, plan, stop, debug=getattr(args, "debug", False))
+        code = _run(session, plan, stop, debug=getattr(args, "debug", False))
+        if pipe is not None and pipe.error:
+            say(f"error: {pipe.error}")
+            return UsageError.exit_code
+        return code
     finally:
         if session is not None:
             session.closed = True
+        if pipe is not None:
+            pipe.close()
         if server is not None:
             server.shutdown()
             server.server_close()
@@ -222,6 +243,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
             say(f"kept {session.folder}")
         if private is not None and not args.keep:
             shutil.rmtree(private, ignore_errors=True)
+
+
+def _start_pipe(pipes, channel, session, stop: StopSignals):
+    """Serve the session on stdin/stdout; the end of stdin (or a protocol error) stops the
+    program as a stop signal would. The hello frame carries the session id, and the session key
+    only where there is no recipient to wrap it to."""
+    hello = {"session": session.id_hex, "synco": __version__}
+    if getattr(session, "recipient", None) is None:
+        hello["key"] = session.key.hex()
+
+    def ended(reason: str, error: str | None) -> None:
+        server.error = error
+        stop.name = stop.name or reason
+        stop.event.set()
+
+    server = pipes.PipeServer(*channel, session.folder, hello, ended)
+    server.error = None
+    server.start()
+    say("serving on stdin/stdout")
+    return server
 
 
 def _stopped(stop: StopSignals) -> int:

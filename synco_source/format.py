@@ -20,6 +20,7 @@ from .errors import IntegrityError, TokenError, UnsupportedFormat
 FORMAT_VERSION = 1
 TOKEN_VERSION = 1
 META_PATH = "meta"
+KEY_PATH = "key"  # the wrapped session key of a session with a recipient (token version 2)
 OBJECT_DIR = "o"
 NAME_RE = re.compile(r"^[0-9a-f]{64}$")
 STATES = ("created", "dumping", "ready", "failed")
