@@ -151,6 +151,26 @@ def restore(
 
 
 @app.command()
+def keygen(
+    new: bool = typer.Option(False, "--new", help="Replace the key pair with a new one (sessions "
+                             "made for the old key can no longer be read)."),
+) -> None:
+    """Print this machine's public key, for 'synco-source serve --recipient KEY' (made once)."""
+    from .keys import Identity, default_path
+
+    ui = UI()
+    with edge(ui):
+        path = default_path()
+        if path.exists() and not new:
+            identity = Identity.load(path)
+        else:
+            identity = Identity.generate()
+            identity.save(path)
+            ui.info(f"new key pair; the private key is in {path}")
+        typer.echo(identity.public_text)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(f"synco {__version__}")

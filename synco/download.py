@@ -8,10 +8,16 @@
 
 Any failure or Ctrl-C before step 5 drops the shadow database and the staging folders, so the
 local database and files stay exactly as they were.
+
+Chunks whose plaintext hash is in the local chunk cache (``cache.py``, docs/cache.md) are read
+from it instead of fetched; every chunk fetched goes into the cache as soon as it has verified, so
+a pull that stops keeps what it had, and the start of a large object in flight is kept too and
+continued with a ``Range`` request next time.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import threading
@@ -21,15 +27,19 @@ from pathlib import Path
 
 import httpx
 
-from synco_source import engines, format
+from synco_source import crypto, engines, format
 from synco_source.dburl import DatabaseUrl
 from synco_source.errors import (IntegrityError, LocalIOError, ServerUnreachable, SessionNotFound,
                                  SourceFailed, SyncoError, UsageError)
 
-from . import files
-from .fetch import Remote, ordered
+from . import files, keys
+from .cache import ChunkCache
+from .fetch import MANIFEST_LIMIT, META_LIMIT, Remote, chunk_limit, ordered
 from .ui import UI
 
+
+CLOCK_SKEW = 300        # seconds a meta's 'expires' may lie behind this machine's clock
+PARTIAL_MIN = 1 << 20   # objects at least this large keep their received start across runs
 
 @dataclass
 class DownloadOptions:
@@ -43,6 +53,9 @@ class DownloadOptions:
 
 
 @dataclass
+    no_cache: bool = False           # neither read nor write the chunk cache
+    cache_size: int | None = None    # bytes; None: the configured size, else the default
+    cache_dir: Path | None = None    # None: platformdirs' user cache folder
 class Summary:
     tables: int = 0
     rows: int = 0
@@ -54,6 +67,8 @@ class Summary:
 
 
 def describe_progress(meta: dict) -> str:
+    chunks_fetched: int = 0   # chunk objects received from the session
+    chunks_cached: int = 0    # chunks read from the local cache instead
     progress = meta.get("progress", {})
     text = f"server is {meta['state']}"
     if progress.get("step") == "database" and progress.get("tables"):
@@ -69,8 +84,23 @@ def describe_progress(meta: dict) -> str:
 def wait_ready(remote: Remote, sc: format.SessionCrypto, ui: UI, interval: float) -> dict:
     last_seq = 0
     with ui.status("waiting for the server") as update:
+def get_meta(remote, sc: format.SessionCrypto) -> dict:
+    """The meta, refused once its ``expires`` has passed: a replayed old meta must not keep the
+    client polling (or downloading) a session the source has given up."""
+    if isinstance(remote, Remote):
+        blob = remote.get(format.META_PATH, limit=META_LIMIT)
+    else:
+        blob = remote.get(format.META_PATH)
+    meta = sc.open_meta(blob)
+    expires = meta.get("expires")
+    if isinstance(expires, (int, float)) and time.time() > expires + CLOCK_SKEW:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+        raise SessionNotFound(f"the session expired at {when}", url=getattr(remote, "base_url", "the source"))
+    return meta
+
+
         while True:
-            meta = sc.open_meta(remote.get(format.META_PATH))
+            meta = get_meta(remote, sc)
             if meta["seq"] >= last_seq:
                 last_seq = meta["seq"]
                 if meta["state"] == "ready":
@@ -132,8 +162,12 @@ class Download:
         self.ui = ui
         if remote is None or sc is None:
             token = format.Token.decode(opts.token)
-            sc = format.SessionCrypto(token.key, token.session_id)
             remote = Remote(token.url, transport=opts.transport)
+            try:
+                sc = keys.token_crypto(token, remote)  # version 2: unwrapped with our key
+            except BaseException:
+                remote.close()
+                raise
         self.sc = sc
         self.session_hex = sc.session_id.hex()
         self.remote = remote
@@ -146,12 +180,13 @@ class Download:
         blob = self.remote.get(format.object_path(chunk["id"]))
         plain = self.sc.open_chunk(chunk["id"], blob, chunk["size"], chunk["sha256"])
         with self.lock:
-            self.summary.bytes_fetched += len(blob)
+            self.summary.chunks_fetched += 1
         self.on_fetched(len(plain))
         return plain
 
     def manifest(self, entry: dict) -> dict:
-        blob = self.remote.get(format.object_path(entry["manifest"]))
+        blob = self._object(entry["manifest"], f"manifest of {entry['name']!r}",
+                            limit=MANIFEST_LIMIT)
         return self.sc.open_manifest(entry["manifest"], blob, entry["name"])
 
     def run(self) -> Summary:
@@ -196,21 +231,85 @@ class Download:
             fetched = bars.add_task("download", total=total)
             self.on_fetched = lambda n: bars.advance(fetched, n)
             for staging in stagings:
+    def _receive(self, chunk: dict, partial) -> tuple[bytes, bytes | None]:
+        """Fetch and open one chunk, continuing a kept partial body; a kept start that does not
+        open (damaged, or from an object that was not this one) is dropped and the whole object
+        fetched again."""
+        limit = chunk_limit(chunk["size"])
+        what = f"chunk {chunk['id'][:12]}"
+        start = partial.read() if partial is not None else b""
+        if len(start) > limit:
+            partial.reset()
+            start = b""
+        sink = partial.append if partial is not None else None
+        rest = self._object(chunk["id"], what, len(start), limit, sink)
+        with self.lock:
+            self.summary.bytes_fetched += len(rest)
+        try:
+            return self._open_chunk(chunk, start + rest)
+        except IntegrityError:
+            if not start:
+                raise
+        partial.reset()
+        blob = self._object(chunk["id"], what, 0, limit, partial.append)
+        with self.lock:
+            self.summary.bytes_fetched += len(blob)
+        return self._open_chunk(chunk, blob)
+
+    def _open_chunk(self, chunk: dict, blob: bytes) -> tuple[bytes, bytes | None]:
+        """Open and check a chunk like ``SessionCrypto.open_chunk``, also returning the sealed
+        body when it is a Zstandard frame: the cache stores that as it is."""
+        name, size = chunk["id"], chunk["size"]
+        what = f"chunk {name[:12]}"
+        compression, body = crypto.open_(self.sc.key, self.sc.session_id, crypto.ROLE_CHUNK, name,
+                                         blob, what)
+        packed = body if compression == crypto.COMPRESS_ZSTD else None
+        plain = format.decompress(body, size, what) if packed is not None else body
+        if len(plain) != size or hashlib.sha256(plain).hexdigest() != chunk["sha256"]:
+            raise IntegrityError(f"{what} does not match its manifest entry")
+        return plain, packed
+
                 staging.__enter__()
             try:
                 for staging in stagings:
                     self._stage_files(staging)
+    def _announce(self, database: dict | None, plans: list[files.FileSetPlan]) -> None:
+        """Say how much the cache already has: "1,012 of 1,065 chunks cached, 21 MB to fetch of
+        423 MB"."""
+        chunks = {}
+        if database:
+            for table in database["tables"]:
+                for chunk in table["chunks"]:
+                    chunks[chunk["sha256"]] = chunk["size"]
+        for plan in plans:
+            for entry in plan.needed:
+                for chunk in entry.get("chunks", []):
+                    chunks[chunk["sha256"]] = chunk["size"]
+        if self.cache is None or not chunks:
+            return
+        if database:
+            self.cache.note_database_size(sum(chunks.values()))
+        cached = [sha for sha in chunks if self.cache.has(sha)]
+        total = sum(chunks.values())
+        missing = total - sum(chunks[sha] for sha in cached)
+        self.ui.info(f"{len(cached):,} of {len(chunks):,} chunks cached, {_mb(missing)} to fetch "
+                     f"of {_mb(total)}")
+
                 if database:
                     loaded = bars.add_task("import", total=db_bytes)
                     self._load(database, target, lambda n: bars.advance(loaded, n))
                     self.summary.previous = target.commit() or ""
                     target = None
+            for folder in self.opts.file_dirs.values():
+                for leftover in files.sweep(folder):
+                    self.ui.info(f"removed {leftover}, left behind by an earlier run that was stopped")
                 for staging in stagings:
                     staging.commit()
             finally:
                 if target is not None:
                     self._abort(target)
                 for staging in stagings:
+                self._announce(database, plans)
                     staging.__exit__(None, None, None)
         for plan in plans:
             self.summary.files_written += len(plan.needed)
@@ -227,6 +326,7 @@ class Download:
         """Fetch the set's missing files: chunks from the session, public files from the
         application's own web server (checked against the manifest's size and SHA-256)."""
         needed = staging.plan.needed
+        guard.check_target(url, allow=self.opts.allow_remote_target, local_hosts=self.opts.local_hosts)
         items = [piece for e in needed
                  for piece in ([("public", e, staging.plan.public_url)] if "url" in e
                                else [("chunk", c, None) for c in e["chunks"]])]
@@ -248,6 +348,7 @@ class Download:
         except SessionNotFound:
             raise ServerUnreachable(f"public file {what['path']} is not at {public_url}"
                                     f"{what['url']} (HTTP 404)", url=public_url,
+                    self.ui.will_change(f"the files of set {staging.plan.name!r}")
                                     hint="publish the resources on the server (e.g. ./flow "
                                          "resource:publish) and run again") from None
         if len(data) != what["size"]:

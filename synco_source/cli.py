@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the pipe "
                        "protocol of 'synco pull', e.g. over ssh) instead of listening; ends at "
                        "the end of stdin")
+    serve.add_argument("--recipient", metavar="KEY", help="wrap the session key to this public "
+                       "key (from 'synco keygen'): the token then holds no key and is useless "
+                       "without the matching private key")
     serve.add_argument("--ttl", default="3h", help="remove everything after this long (default 3h)")
     serve.add_argument("--keep", action="store_true", help="do not remove what was published on exit")
     serve.add_argument("--all", action="store_true", help="publish everything: no smart exclusions "
@@ -169,6 +172,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     ttl = parse_duration(args.ttl)
     host, port = parse_listen(args.listen)
+    recipient = None
+    if args.recipient:
+        from .format import parse_public_key
+
+        recipient = parse_public_key(args.recipient)
     if args.publish_dir and not args.publish_dir.is_dir():
         raise UsageError(f"--publish-dir {args.publish_dir} is not a folder")
     if args.base_url and not re.match(r"^https?://[^/\s]+", args.base_url):
@@ -205,7 +213,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stop = StopSignals()
     session = None
     try:
-        session = Session(parent, base_url, ttl)
+        session = Session(parent, base_url, ttl, recipient=recipient)
         session.publish_meta("created")
         if server is not None:
             server.folder, server.session_hex = session.folder, session.id_hex

@@ -17,7 +17,10 @@ import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption, PrivateFormat,
+                                                          PublicFormat)
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .errors import IntegrityError, UnsupportedFormat
@@ -129,3 +132,86 @@ def open_(session_key: bytes, sid: bytes, role: int, name: str, blob: bytes,
             raise IntegrityError(f"{what} failed authentication (tampered, truncated, "
                                  f"or not from this session)") from None
     return compression, b"".join(out)
+
+
+# ---------------------------------------------------------------- recipients (format version 2)
+#
+# A session may have a recipient instead of a key in its token: the session key is then wrapped
+# to the recipient's X25519 public key, in the style of age's X25519 stanza, and published as the
+# small object ``key``. Only the holder of the private key can unwrap it, so a token, a pipe's
+# hello and every byte of the session are useless to anyone in between.
+
+KEY_OBJECT_MAGIC = b"SYNCOKEY"
+KEY_OBJECT_VERSION = 1
+KEY_OBJECT_SIZE = 8 + 1 + 4 + 32 + KEY_SIZE + TAG_SIZE     # 93 bytes
+RECIPIENT_TAG_SIZE = 4
+PUBLIC_SIZE = 32
+
+
+def new_private_key() -> bytes:
+    return _private_bytes(X25519PrivateKey.generate())
+
+
+def _private_bytes(private: X25519PrivateKey) -> bytes:
+    return private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+
+def public_key(private: bytes) -> bytes:
+    """The X25519 public key of a 32-byte private key."""
+    return X25519PrivateKey.from_private_bytes(private).public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)
+
+
+def recipient_tag(public: bytes) -> bytes:
+    """4 bytes that name a recipient in a token and a key object (so that a client can tell a
+    session made for another key from a damaged one); not secret."""
+    return hashlib.sha256(b"synco/2 recipient" + public).digest()[:RECIPIENT_TAG_SIZE]
+
+
+def _wrap_key(shared: bytes, ephemeral_public: bytes, recipient_public: bytes,
+              sid: bytes) -> bytes:
+    if shared == bytes(32):
+        raise IntegrityError("the key object's ephemeral key is not a valid X25519 key")
+    return _hkdf(shared, ephemeral_public + recipient_public, b"synco/2 key wrap" + sid)
+
+
+def wrap_session_key(session_key: bytes, sid: bytes, recipient_public: bytes, *,
+                     ephemeral: bytes | None = None) -> bytes:
+    """The key object: the session key wrapped to ``recipient_public`` with a fresh ephemeral
+    X25519 key (``ephemeral``, a private key, only for test vectors)."""
+    eph = (X25519PrivateKey.generate() if ephemeral is None
+           else X25519PrivateKey.from_private_bytes(ephemeral))
+    eph_public = eph.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    shared = eph.exchange(X25519PublicKey.from_public_bytes(recipient_public))
+    head = (KEY_OBJECT_MAGIC + bytes([KEY_OBJECT_VERSION]) + recipient_tag(recipient_public)
+            + eph_public)
+    wrap = _wrap_key(shared, eph_public, recipient_public, sid)
+    return head + ChaCha20Poly1305(wrap).encrypt(bytes(12), session_key, head)
+
+
+def unwrap_session_key(blob: bytes, sid: bytes, private: bytes) -> bytes:
+    """The session key from a key object, with the recipient's private key. A key object for
+    another recipient, of another session or altered raises IntegrityError."""
+    if len(blob) < 9 or blob[:8] != KEY_OBJECT_MAGIC:
+        raise IntegrityError("the session's key object is not one (bad magic)")
+    if blob[8] != KEY_OBJECT_VERSION:
+        raise UnsupportedFormat(f"key object version {blob[8]}; this synco reads "
+                                f"{KEY_OBJECT_VERSION}")
+    if len(blob) != KEY_OBJECT_SIZE:
+        raise IntegrityError(f"the session's key object has {len(blob)} bytes, not "
+                             f"{KEY_OBJECT_SIZE}")
+    recipient_public = public_key(private)
+    if blob[9:13] != recipient_tag(recipient_public):
+        raise IntegrityError("the session's key is wrapped to another recipient key")
+    eph_public = blob[13:45]
+    try:
+        shared = X25519PrivateKey.from_private_bytes(private).exchange(
+            X25519PublicKey.from_public_bytes(eph_public))
+    except ValueError:
+        raise IntegrityError("the key object's ephemeral key is not a valid X25519 key") from None
+    wrap = _wrap_key(shared, eph_public, recipient_public, sid)
+    try:
+        return ChaCha20Poly1305(wrap).decrypt(bytes(12), blob[45:], blob[:45])
+    except InvalidTag:
+        raise IntegrityError("the session's key object failed authentication (altered, or "
+                             "of another session)") from None

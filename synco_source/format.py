@@ -15,10 +15,11 @@ from dataclasses import dataclass
 import zstandard
 
 from . import crypto
-from .errors import IntegrityError, TokenError, UnsupportedFormat
+from .errors import IntegrityError, TokenError, UnsupportedFormat, UsageError
 
 FORMAT_VERSION = 1
 TOKEN_VERSION = 1
+TOKEN_VERSION_RECIPIENT = 2  # the key is wrapped to a recipient (docs/FORMAT.md §9)
 META_PATH = "meta"
 KEY_PATH = "key"  # the wrapped session key of a session with a recipient (token version 2)
 OBJECT_DIR = "o"
@@ -32,12 +33,24 @@ MAX_JSON_SIZE = 1 << 30
 
 @dataclass(frozen=True)
 class Token:
+    """A session's address and key (version 1), or its address and the recipient its key is
+    wrapped to (version 2: ``key`` is empty, ``recipient`` holds the 4-byte recipient tag)."""
+
     url: str          # the session's base URL, ending in '/'
     session_id: bytes  # 16 bytes
-    key: bytes         # 32 bytes, the session key
+    key: bytes = b""   # 32 bytes, the session key (version 1)
+    recipient: bytes = b""  # 4 bytes, crypto.recipient_tag of the recipient (version 2)
+
+    @property
+    def version(self) -> int:
+        return TOKEN_VERSION_RECIPIENT if self.recipient else TOKEN_VERSION
 
     def encode(self) -> str:
-        body = (bytes([TOKEN_VERSION]) + self.key + self.session_id + self.url.encode("utf-8"))
+        if self.recipient:
+            body = (bytes([TOKEN_VERSION_RECIPIENT]) + self.session_id + self.recipient
+                    + self.url.encode("utf-8"))
+        else:
+            body = (bytes([TOKEN_VERSION]) + self.key + self.session_id + self.url.encode("utf-8"))
         check = hashlib.sha256(body).digest()[:4]
         return base64.urlsafe_b64encode(body + check).rstrip(b"=").decode("ascii")
 
@@ -52,23 +65,83 @@ class Token:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         except (binascii.Error, ValueError):
             raise TokenError("it is not valid base64url") from None
-        fixed = 1 + crypto.KEY_SIZE + crypto.SESSION_ID_SIZE
-        if len(raw) < fixed + 4 + len("http://x/"):
+        if len(raw) < 1 + 4 + len("http://x/"):
             raise TokenError("it is too short (cut off while copying?)")
         body, check = raw[:-4], raw[-4:]
         if hashlib.sha256(body).digest()[:4] != check:
             raise TokenError("its checksum does not match (mistyped or cut off?)")
-        if body[0] != TOKEN_VERSION:
-            raise UnsupportedFormat(f"token version {body[0]}; this synco reads {TOKEN_VERSION}")
-        key = body[1:1 + crypto.KEY_SIZE]
-        sid = body[1 + crypto.KEY_SIZE:fixed]
+        if body[0] == TOKEN_VERSION:
+            fixed = 1 + crypto.KEY_SIZE + crypto.SESSION_ID_SIZE
+            key, recipient = body[1:1 + crypto.KEY_SIZE], b""
+            sid = body[1 + crypto.KEY_SIZE:fixed]
+        elif body[0] == TOKEN_VERSION_RECIPIENT:
+            fixed = 1 + crypto.SESSION_ID_SIZE + crypto.RECIPIENT_TAG_SIZE
+            key, sid = b"", body[1:1 + crypto.SESSION_ID_SIZE]
+            recipient = body[1 + crypto.SESSION_ID_SIZE:fixed]
+        else:
+            raise UnsupportedFormat(f"token version {body[0]}; this synco reads "
+                                    f"{TOKEN_VERSION} and {TOKEN_VERSION_RECIPIENT}")
+        if len(body) < fixed + len("http://x/"):
+            raise TokenError("it is too short (cut off while copying?)")
         try:
             url = body[fixed:].decode("utf-8")
         except UnicodeDecodeError:
             raise TokenError("its URL is not UTF-8") from None
         if not re.match(r"^https?://[^/\s]+/", url):
             raise TokenError(f"its URL {url!r} is not an http(s) URL")
-        return cls(url=url, session_id=sid, key=key)
+        return cls(url=url, session_id=sid, key=key, recipient=recipient)
+
+
+# ---------------------------------------------------------------- recipient keys
+
+PUBLIC_PREFIX = "syncopk1"
+PRIVATE_PREFIX = "syncosk1"
+
+
+def _key_text(prefix: str, raw: bytes) -> str:
+    check = hashlib.sha256(prefix.encode("ascii") + raw).digest()[:4]
+    return prefix + base64.b32encode(raw + check).decode("ascii").rstrip("=").lower()
+
+
+def _key_bytes(prefix: str, text: str, what: str) -> bytes:
+    text = text.strip()
+    hint = "copy the whole line printed by 'synco keygen'"
+    if not text.lower().startswith(prefix):
+        raise UsageError(f"{what} {text[:12]!r}... does not start with {prefix}", hint=hint)
+    data = text[len(prefix):].upper()
+    try:
+        raw = base64.b32decode(data + "=" * (-len(data) % 8))
+    except (binascii.Error, ValueError):
+        raise UsageError(f"{what} is not valid base32", hint=hint) from None
+    if len(raw) != 36:
+        raise UsageError(f"{what} has {len(raw)} bytes, not 36 (cut off?)", hint=hint)
+    if hashlib.sha256(prefix.encode("ascii") + raw[:32]).digest()[:4] != raw[32:]:
+        raise UsageError(f"{what}: its checksum does not match (mistyped or cut off?)", hint=hint)
+    return raw[:32]
+
+
+def public_key_text(public: bytes) -> str:
+    """The textual form of a recipient's X25519 public key (docs/FORMAT.md §9)."""
+    return _key_text(PUBLIC_PREFIX, public)
+
+
+def parse_public_key(text: str) -> bytes:
+    """The 32-byte X25519 public key of a ``syncopk1...`` text; UsageError when it is none."""
+    public = _key_bytes(PUBLIC_PREFIX, text, "recipient key")
+    try:
+        crypto.wrap_session_key(bytes(32), bytes(16), public)
+    except (ValueError, IntegrityError):
+        raise UsageError("the recipient key is not a usable X25519 public key",
+                         hint="copy the whole line printed by 'synco keygen'") from None
+    return public
+
+
+def private_key_text(private: bytes) -> str:
+    return _key_text(PRIVATE_PREFIX, private)
+
+
+def parse_private_key(text: str) -> bytes:
+    return _key_bytes(PRIVATE_PREFIX, text, "private key")
 
 
 # ---------------------------------------------------------------- objects

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from . import __version__, format
 
-PATH_RE = re.compile(r"^/([0-9a-f]{32})/(meta|o/[0-9a-f]{64})$")
+PATH_RE = re.compile(r"^/([0-9a-f]{32})/(meta|key|o/[0-9a-f]{64})$")  # key: FORMAT.md §9
 RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
 
 

@@ -24,14 +24,22 @@ from .errors import LocalIOError
 
 
 class Session:
-    def __init__(self, parent: Path, base_url: str, ttl: float) -> None:
-        """A new session in ``parent/<session id>/``, served at ``base_url<session id>/``."""
+    def __init__(self, parent: Path, base_url: str, ttl: float,
+                 recipient: bytes | None = None) -> None:
+        """A new session in ``parent/<session id>/``, served at ``base_url<session id>/``. With a
+        ``recipient`` (an X25519 public key) the token carries no key: the session key is wrapped
+        to the recipient in the object ``key`` (docs/FORMAT.md §9)."""
         self.key = crypto.new_session_key()
         self.session_id = crypto.new_session_id()
         self.folder = folder = parent / self.session_id.hex()
         self.crypto = format.SessionCrypto(self.key, self.session_id)
         url = base_url.rstrip("/") + "/" + self.session_id.hex() + "/"
-        self.token = format.Token(url=url, session_id=self.session_id, key=self.key)
+        self.recipient = recipient
+        if recipient is None:
+            self.token = format.Token(url=url, session_id=self.session_id, key=self.key)
+        else:
+            self.token = format.Token(url=url, session_id=self.session_id,
+                                      recipient=crypto.recipient_tag(recipient))
         self.created = time.time()
         self.expires = self.created + ttl
         self.seq = 0
@@ -48,6 +56,9 @@ class Session:
         for where in (folder, folder / format.OBJECT_DIR):
             # an empty index page, so a web server with listings on shows nothing here
             (where / "index.html").write_bytes(b"")
+        if recipient is not None:
+            self._write(format.KEY_PATH,
+                        crypto.wrap_session_key(self.key, self.session_id, recipient))
 
     @property
     def id_hex(self) -> str:

@@ -3,12 +3,15 @@ second implementation written here from the specification alone (so the spec and
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -42,7 +45,9 @@ def spec_open(key: bytes, sid: bytes, role: int, name: str, blob: bytes) -> byte
     return out
 
 
-VECTOR_FILES = sorted(p for p in VECTORS.glob("*.txt") if p.name != "token.txt")
+VECTOR_FILES = sorted(p for p in VECTORS.glob("*.txt")
+                      if not p.name.startswith(("token", "key_")))
+KEY_FILES = sorted(VECTORS.glob("key_*.txt"))
 
 
 @pytest.mark.parametrize("path", VECTOR_FILES, ids=lambda p: p.stem)
@@ -59,6 +64,8 @@ def test_vector(path: Path) -> None:
     else:
         with pytest.raises(EXPECT[fields["expect"]]):
             crypto.open_(key, sid, role, name, blob)
+        with pytest.raises((AssertionError, InvalidTag)):
+            spec_open(key, sid, role, name, blob)
 
 
 def test_enough_vectors() -> None:
@@ -73,6 +80,69 @@ def test_token_vector() -> None:
     assert token.key.hex() == fields["key"] and token.session_id.hex() == fields["session"]
     assert token.url == fields["url"]
     assert token.encode() == text.strip()
+
+
+def spec_public_key(text: str) -> bytes:
+    """FORMAT.md §9.1: 'syncopk1' + base32 (lowercase, unpadded) of key || 4-byte checksum."""
+    assert text.startswith("syncopk1")
+    data = text[8:].upper()
+    raw = base64.b32decode(data + "=" * (-len(data) % 8))
+    assert len(raw) == 36 and hashlib.sha256(b"syncopk1" + raw[:32]).digest()[:4] == raw[32:]
+    return raw[:32]
+
+
+def spec_unwrap(blob: bytes, sid: bytes, private: bytes) -> bytes:
+    """FORMAT.md §9.2, independently of synco_source.crypto."""
+    me = X25519PrivateKey.from_private_bytes(private)
+    mine = me.public_key().public_bytes_raw()
+    assert len(blob) == 93 and blob[:8] == b"SYNCOKEY" and blob[8] == 1
+    assert blob[9:13] == hashlib.sha256(b"synco/2 recipient" + mine).digest()[:4]
+    ephemeral = blob[13:45]
+    shared = me.exchange(X25519PublicKey.from_public_bytes(ephemeral))
+    wrap = HKDF(hashes.SHA256(), 32, salt=ephemeral + mine,
+                info=b"synco/2 key wrap" + sid).derive(shared)
+    return ChaCha20Poly1305(wrap).decrypt(bytes(12), blob[45:], blob[:45])
+
+
+@pytest.mark.parametrize("path", KEY_FILES, ids=lambda p: p.stem)
+def test_key_object_vector(path: Path) -> None:
+    fields, blob = load(path)
+    private, sid = bytes.fromhex(fields["recipient-private"]), bytes.fromhex(fields["session"])
+    public = spec_public_key(fields["recipient-public"])
+    assert X25519PrivateKey.from_private_bytes(private).public_key().public_bytes_raw() == public
+    assert format.parse_public_key(fields["recipient-public"]) == public
+    if fields["expect"] == "ok":
+        key = bytes.fromhex(fields["session-key"])
+        assert crypto.unwrap_session_key(blob, sid, private) == key
+        assert spec_unwrap(blob, sid, private) == key
+        ephemeral = bytes.fromhex(fields["ephemeral-private"])
+        assert crypto.wrap_session_key(key, sid, public, ephemeral=ephemeral) == blob
+    else:
+        with pytest.raises(EXPECT[fields["expect"]]):
+            crypto.unwrap_session_key(blob, sid, private)
+        with pytest.raises((AssertionError, InvalidTag)):
+            spec_unwrap(blob, sid, private)
+
+
+def test_enough_key_vectors() -> None:
+    kinds = [load(p)[0]["expect"] for p in KEY_FILES]
+    assert kinds.count("ok") >= 1 and kinds.count("integrity") >= 5
+
+
+def test_token_v2_vector() -> None:
+    head, _, text = (VECTORS / "token_v2.txt").read_text().partition("\n\n")
+    fields = dict(line.split(": ", 1) for line in head.splitlines())
+    text = text.strip()
+    token = format.Token.decode(text)
+    public = spec_public_key(fields["recipient-public"])
+    assert token.key == b"" and token.version == 2
+    assert token.session_id.hex() == fields["session"] and token.url == fields["url"]
+    assert token.encode() == text
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # FORMAT.md §2, version 2
+    assert raw[0] == 2 and hashlib.sha256(raw[:-4]).digest()[:4] == raw[-4:]
+    assert raw[1:17].hex() == fields["session"]
+    assert raw[17:21] == hashlib.sha256(b"synco/2 recipient" + public).digest()[:4]
+    assert raw[21:-4].decode() == fields["url"]
 
 
 def test_names_follow_spec() -> None:

@@ -12,6 +12,10 @@ server binary does not load a driver it does not need):
     ``select(sql) -> list[tuple]``  a query in the same snapshot (framework plugins choosing files)
 
 ``Loader(url)`` — loads into a shadow database and swaps it in at the end:
+    ``recover() -> list[str]``    take the target's run lock (one run per target), finish or roll
+                                  back an earlier, killed run's swap, drop its stale shadow
+                                  database; what was done, one line each for the user (also in
+                                  ``notes``). describe_target() and begin() run it first.
     ``describe_target() -> int``  number of tables now in the target database (0: absent or empty)
     ``begin(schema)``             create the shadow database and the tables
     ``load(table, chunk)``        load one chunk's plaintext (a loader that works in the
@@ -22,7 +26,9 @@ server binary does not load a driver it does not need):
 
 ``SqlWriter(fileobj)`` — the same three calls as a Loader, writing a plain SQL script instead.
 
-``restore(url)`` — swap the kept previous database back in.
+``restore(url)`` — swap the kept previous database back in (after ``recover``).
+
+``recover(url) -> list[str]`` — ``Loader.recover`` on its own.
 """
 
 from __future__ import annotations
@@ -68,3 +74,8 @@ def sql_writer(engine: str, fileobj):
 
 def restore(url: DatabaseUrl) -> str:
     return engine_module(url.engine).restore(url)
+
+
+def recover(url: DatabaseUrl) -> list[str]:
+    """Finish or roll back what an earlier, killed run left in ``url``'s database server."""
+    return engine_module(url.engine).recover(url)

@@ -1,9 +1,11 @@
 """What every engine's load side shares: the names of the shadow and previous databases, the
-guard that keeps Ctrl-C out of a swap, and the file writing of the SQL script writers."""
+guard that keeps Ctrl-C out of a swap, the fault points of the swap tests, and the file writing
+of the SQL script writers."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -12,6 +14,15 @@ from typing import BinaryIO
 from ..errors import DatabaseError, LocalIOError
 
 SHADOW, PREV = "__synco_new", "__synco_prev"
+# A test names a point of the swap here; the process kills itself (SIGKILL) when it gets there,
+# so the tests can check what the next run finds at exactly that moment.
+FAULT_ENV = "SYNCO_TEST_SWAP_FAULT"
+
+
+def fault_point(name: str) -> None:
+    """Die at once, as under kill -9, when the swap tests ask for it at this point."""
+    if os.environ.get(FAULT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def no_previous_copy(target: str, prev: str) -> DatabaseError:

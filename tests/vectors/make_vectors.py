@@ -83,6 +83,52 @@ def main() -> None:
     token = format.Token(url="https://shop.example/synco/" + SID.hex() + "/", session_id=SID, key=KEY)
     (HERE / "token.txt").write_text(
         f"key: {KEY.hex()}\nsession: {SID.hex()}\nurl: {token.url}\n\n{token.encode()}\n")
+    recipients()
+
+
+RECIPIENT = bytes(range(0x60, 0x80))     # the recipient's X25519 private key
+OTHER = bytes(range(0x80, 0xA0))         # another recipient's
+EPHEMERAL = bytes(range(0xC0, 0xE0))     # the source's ephemeral private key
+
+
+def write_key(name: str, blob: bytes, *, expect: str, comment: str, sid: bytes = SID) -> None:
+    lines = [f"expect: {expect}", f"comment: {comment}",
+             f"recipient-private: {RECIPIENT.hex()}",
+             f"recipient-public: {format.public_key_text(crypto.public_key(RECIPIENT))}",
+             f"ephemeral-private: {EPHEMERAL.hex()}", f"session: {sid.hex()}"]
+    if expect == "ok":
+        lines.append(f"session-key: {KEY.hex()}")
+    (HERE / f"{name}.txt").write_text("\n".join(lines) + "\n\n" + blob.hex() + "\n")
+
+
+def recipients() -> None:
+    """Format version 2 (FORMAT.md §9): key objects, and a token without a key."""
+    public = crypto.public_key(RECIPIENT)
+    wrap = lambda pub=public, sid=SID: crypto.wrap_session_key(  # noqa: E731
+        KEY, sid, pub, ephemeral=EPHEMERAL)
+    write_key("key_object", wrap(), expect="ok",
+              comment="the session key wrapped to the recipient")
+    write_key("key_bad_other_recipient", wrap(crypto.public_key(OTHER)), expect="integrity",
+              comment="wrapped to another recipient: the tag does not match")
+    flipped = bytearray(wrap())
+    flipped[60] ^= 1
+    write_key("key_bad_flipped_byte", bytes(flipped), expect="integrity",
+              comment="one bit of the wrapped key flipped")
+    tagged = bytearray(wrap())
+    tagged[20] ^= 1
+    write_key("key_bad_ephemeral", bytes(tagged), expect="integrity",
+              comment="one bit of the ephemeral public key flipped")
+    write_key("key_bad_other_session", wrap(sid=bytes(16)), expect="integrity",
+              comment="wrapped for another session id (read with this one)")
+    write_key("key_bad_truncated", wrap()[:-1], expect="integrity", comment="last byte missing")
+    future = bytearray(wrap())
+    future[8] = 2
+    write_key("key_bad_version", bytes(future), expect="unsupported", comment="key object version 2")
+    token = format.Token(url="https://shop.example/synco/" + SID.hex() + "/", session_id=SID,
+                         recipient=crypto.recipient_tag(public))
+    (HERE / "token_v2.txt").write_text(
+        f"session: {SID.hex()}\nrecipient-public: {format.public_key_text(public)}\n"
+        f"url: {token.url}\n\n{token.encode()}\n")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ See ``synco_source.engines`` for the protocol; ``dump`` reads one consistent sna
 """
 
 from .dump import Dumper
-from .load import Loader, restore
+from .load import Loader, recover, restore
 from .script import SqlWriter
 from .sql import resolve_localhost as resolve
 
-__all__ = ["Dumper", "Loader", "SqlWriter", "resolve", "restore"]
+__all__ = ["Dumper", "Loader", "SqlWriter", "recover", "resolve", "restore"]

@@ -167,3 +167,26 @@ def drop_objects(conn, db: str, objs: list[dict]) -> None:
     for obj in reversed(objs):
         with failing(f"cannot drop {obj['kind']} {obj['name']!r} in {db!r}"):
             query(conn, drop_sql(obj))
+
+
+def key(obj: dict) -> tuple[str, str]:
+    """What names an object within its database: routines by type (a function and a procedure
+    may share a name), views and triggers by name."""
+    return (obj["type"] if obj["kind"] == "routine" else obj["kind"].upper(), obj["name"])
+
+
+def present(conn, db: str) -> list[dict]:
+    """Names of the views, triggers and routines in ``db`` (no definitions: a view whose tables
+    are gone is listed too)."""
+    rows = query(conn, "SELECT 'routine', ROUTINE_TYPE, ROUTINE_NAME FROM information_schema.ROUTINES "
+                       "WHERE ROUTINE_SCHEMA = %s UNION ALL "
+                       "SELECT 'view', '', TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = %s "
+                       "UNION ALL SELECT 'trigger', '', TRIGGER_NAME FROM information_schema.TRIGGERS "
+                       "WHERE TRIGGER_SCHEMA = %s", (db, db, db))
+    return [{"kind": k, "type": t, "name": n} for k, t, n in rows]
+
+
+def missing(conn, db: str, objs: list[dict]) -> list[dict]:
+    """Those of ``objs`` that ``db`` does not have (in their order)."""
+    have = {key(o) for o in present(conn, db)}
+    return [o for o in objs if key(o) not in have]

@@ -1,14 +1,16 @@
-"""The load side: fill a shadow database, then swap it in with one RENAME TABLE statement."""
+"""The load side: fill a shadow database, then swap it in (swap.py: one RENAME TABLE statement
+under a journal, so that a kill at any instant leaves something the next run can finish or roll
+back). Before anything, the loader takes the target's run lock and deals with what an earlier,
+stopped run left (``recover``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
-from ..common import PREV, SHADOW, no_previous_copy, no_sigint
-from . import catalog
+from ..common import PREV, SHADOW, no_previous_copy, no_sigint  # noqa: F401 (no_sigint: tests)
+from . import catalog, locks, swap
 from .sql import check_name, connect, failing, qi, query, resolve_localhost
 
 SESSION = ("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'", "SET SESSION time_zone = '+00:00'",
@@ -16,117 +18,8 @@ SESSION = ("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'", "SET SESSION time_z
 _AUTO_INCREMENT = re.compile(r"\) ENGINE=.*? AUTO_INCREMENT=(\d+)", re.S)
 
 
-def _exists(conn, db: str) -> bool:
-    return bool(query(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,)))
-
-
-def _charset(conn, db: str) -> tuple[str, str]:
-    return query(conn, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
-                       "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,))[0]
-
-
-def _charset_sql(charset: tuple[str, str]) -> str:
+def _charset_sql(charset) -> str:
     return f"CHARACTER SET {charset[0]} COLLATE {charset[1]}"
-
-
-class Swap:
-    """Move ``target``'s tables to ``keep`` and ``incoming``'s tables into ``target``, atomically.
-
-    Each step records how to undo itself; if any step fails, the undo steps run in reverse and the
-    target ends as it was. Objects that cannot move with RENAME (views, triggers, routines) are
-    dropped and re-created around it.
-    """
-
-    def __init__(self, conn, target: str, incoming: str, keep: str, tmp: str) -> None:
-        self.conn, self.target, self.incoming, self.keep, self.tmp = conn, target, incoming, keep, tmp
-        self.undo: list[Callable[[], None]] = []
-
-    def run(self, new_objects: list[dict], incoming_objects: list[dict], charset: tuple[str, str]) -> None:
-        try:
-            with failing(f"cannot swap {self.incoming!r} in as {self.target!r}"):
-                self._run(new_objects, incoming_objects, charset)
-        except BaseException as exc:
-            problems = self._rollback()
-            note = f"; rollback problems: {'; '.join(problems)}" if problems else "; nothing was changed"
-            if isinstance(exc, DatabaseError):
-                raise DatabaseError(f"{exc}{note}", hint=exc.hint) from None
-            raise
-
-    def _step(self, what: str, sql: str, undo_sql: str | None = None) -> None:
-        with failing(what):
-            query(self.conn, sql)
-        if undo_sql:
-            self.undo.append(lambda: query(self.conn, undo_sql))
-
-    def _objects_step(self, db: str, objs: list[dict], *, create: bool) -> None:
-        if not objs:
-            return
-        if create:
-            self.undo.append(lambda: catalog.drop_objects(self.conn, db, objs))
-            catalog.create_objects(self.conn, db, objs)
-        else:
-            catalog.drop_objects(self.conn, db, objs)
-            self.undo.append(lambda: (catalog.drop_objects(self.conn, db, objs),
-                                      catalog.create_objects(self.conn, db, objs)))
-
-    def _run(self, new_objects, incoming_objects, charset) -> None:
-        conn, target, keep = self.conn, self.target, self.keep
-        existed = _exists(conn, target)
-        old_objects = catalog.objects(conn, target) if existed else []
-        old_tables = catalog.base_tables(conn, target, strict=False) if existed else []
-        new_tables = catalog.base_tables(conn, self.incoming, strict=False)
-        old_charset = _charset(conn, target) if existed else tuple(charset)
-        self._prepare_databases(existed, old_charset, tuple(charset), bool(old_tables or old_objects))
-        moves = self._moves(old_tables, new_tables)
-        if self.tmp:
-            self._step(f"cannot create database {self.tmp!r}", f"CREATE DATABASE IF NOT EXISTS {qi(self.tmp)}")
-        self._objects_step(self.incoming, incoming_objects, create=False)
-        self._objects_step(target, old_objects, create=False)
-        if moves:
-            self._step("cannot swap the tables in with RENAME TABLE", _rename_sql(moves),
-                       _rename_sql([(b, a) for a, b in reversed(moves)]))
-        self._objects_step(target, new_objects, create=True)
-        if old_tables or old_objects:
-            self._objects_step(keep, old_objects, create=True)
-            if keep == self.incoming and old_charset != tuple(charset):
-                self._step(f"cannot set the character set of {keep!r}",
-                           f"ALTER DATABASE {qi(keep)} {_charset_sql(old_charset)}")
-
-    def _prepare_databases(self, existed: bool, old_charset: tuple, charset: tuple, keeping: bool) -> None:
-        target, keep = self.target, self.keep
-        if not existed:
-            self._step(f"cannot create database {target!r}", f"CREATE DATABASE {qi(target)} "
-                       f"{_charset_sql(charset)}", f"DROP DATABASE IF EXISTS {qi(target)}")
-        elif old_charset != charset:
-            self._step(f"cannot set the character set of {target!r}", f"ALTER DATABASE {qi(target)} "
-                       f"{_charset_sql(charset)}", f"ALTER DATABASE {qi(target)} {_charset_sql(old_charset)}")
-        if keeping and not _exists(self.conn, keep):
-            self._step(f"cannot create database {keep!r}", f"CREATE DATABASE {qi(keep)} "
-                       f"{_charset_sql(old_charset)}", f"DROP DATABASE IF EXISTS {qi(keep)}")
-
-    def _moves(self, old_tables: list[str], new_tables: list[str]) -> list[tuple[str, str]]:
-        t, i, k = self.target, self.incoming, self.keep
-        if i != k:
-            return [(f"{qi(t)}.{qi(n)}", f"{qi(k)}.{qi(n)}") for n in old_tables] + \
-                   [(f"{qi(i)}.{qi(n)}", f"{qi(t)}.{qi(n)}") for n in new_tables]
-        tmp = self.tmp
-        return ([(f"{qi(t)}.{qi(n)}", f"{qi(tmp)}.{qi(n)}") for n in old_tables]
-                + [(f"{qi(i)}.{qi(n)}", f"{qi(t)}.{qi(n)}") for n in new_tables]
-                + [(f"{qi(tmp)}.{qi(n)}", f"{qi(k)}.{qi(n)}") for n in old_tables])
-
-    def _rollback(self) -> list[str]:
-        problems = []
-        for undo in reversed(self.undo):
-            try:
-                undo()
-            except Exception as exc:  # keep undoing the rest; report what could not be undone
-                problems.append(str(exc))
-        self.undo.clear()
-        return problems
-
-
-def _rename_sql(moves: list[tuple[str, str]]) -> str:
-    return "RENAME TABLE " + ", ".join(f"{a} TO {b}" for a, b in moves)
 
 
 class Loader:
@@ -140,8 +33,21 @@ class Loader:
         self.prev = check_name(url.database + PREV)
         self.conn = connect(url)
         self.schema: dict | None = None
+        self.notes: list[str] | None = None
+
+    def recover(self) -> list[str]:
+        """Take the target's run lock, then finish or roll back an earlier run's unfinished swap
+        and drop its stale shadow database. Returns what was done, one line each (also kept in
+        ``notes``); runs once per loader, and describe_target() and begin() run it first."""
+        if self.notes is None:
+            locks.take_run_lock(self.conn, self.target)
+            with failing(f"cannot check {self.url.redacted} for an earlier run's leftovers"):
+                done = swap.recover(self.conn, self.target, self.shadow)
+            self.notes = [done.message] if done else []
+        return self.notes
 
     def describe_target(self) -> int:
+        self.recover()
         with failing(f"cannot inspect {self.url.redacted}"):
             return query(self.conn, "SELECT COUNT(*) FROM information_schema.TABLES "
                                     "WHERE TABLE_SCHEMA = %s", (self.target,))[0][0]
@@ -150,6 +56,9 @@ class Loader:
         if schema.get("engine") != "mysql":
             raise DatabaseError(f"cannot load a {schema.get('engine')!r} dump into MySQL/MariaDB",
                                 hint="download into a database of the same kind as the source")
+        self.recover()
+        # fail now rather than after the whole download: the swap would wait for these
+        locks.refuse_if_busy(self.conn, [self.target, self.prev], self.target)
         self.schema = schema
         conn, shadow = self.conn, qi(self.shadow)
         with failing(f"cannot create the shadow database {self.shadow!r}"):
@@ -197,13 +106,11 @@ class Loader:
             raise DatabaseError("commit() called before begin()")
         self._keep_auto_increments(schema)
         new_objects = schema["routines"] + schema["views"] + schema["triggers"]
-        with no_sigint():
-            with failing(f"cannot drop the old previous copy {self.prev!r}"):
-                query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.prev)}")
-            Swap(self.conn, self.target, self.shadow, self.prev, "").run(
-                new_objects, [], (schema["charset"], schema["collation"]))
-            with failing(f"cannot drop the empty shadow database {self.shadow!r}"):
-                query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.shadow)}")
+        locks.refuse_if_busy(self.conn, [self.target, self.prev], self.target)
+        with failing(f"cannot inspect {self.url.redacted}"):
+            plan = swap.plan_download(self.conn, self.target, self.shadow, self.prev, new_objects,
+                                      (schema["charset"], schema["collation"]))
+        swap.Swap(self.conn, plan, self.url).run()
         self.close()
 
     def _keep_auto_increments(self, schema: dict) -> None:
@@ -225,7 +132,9 @@ class Loader:
                 if self.conn is None or not self.conn.open:
                     self.conn = connect(self.url)
                 self._rollback()
-                query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.shadow)}")
+                # a swap that could not be rolled back keeps its journal there for the next run
+                if not swap.pending(self.conn, self.shadow):
+                    query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.shadow)}")
         finally:
             self.close()
 
@@ -236,23 +145,38 @@ class Loader:
 
 
 def restore(url: DatabaseUrl) -> str:
-    """Swap ``<db>__synco_prev`` back in; the current database becomes the previous one."""
+    """Swap ``<db>__synco_prev`` back in; the current database becomes the previous one. An
+    earlier run's unfinished swap is finished or rolled back first."""
     url = resolve_localhost(url)
     target = check_name(url.database)
     prev, tmp = check_name(target + PREV), check_name(target + SHADOW)
     conn = connect(url)
     try:
+        locks.take_run_lock(conn, target)
+        with failing(f"cannot check {url.redacted} for an earlier run's leftovers"):
+            done = swap.recover(conn, target, tmp)
+        if done and done.kind == "restore" and done.finished:
+            return done.message  # that was the restore asked for again
+        note = f"{done.message}; " if done else ""
         with failing(f"cannot inspect {url.redacted}"):
-            if not _exists(conn, prev):
+            if not swap.exists(conn, prev):
+                if done:
+                    return done.message
                 raise no_previous_copy(target, prev)
-            objs = catalog.objects(conn, prev)
-            count = len(catalog.base_tables(conn, prev, strict=False))
-            charset = _charset(conn, prev)
-            query(conn, f"DROP DATABASE IF EXISTS {qi(tmp)}")
-        with no_sigint():
-            Swap(conn, target, prev, prev, tmp).run(objs, objs, charset)
-            with failing(f"cannot drop the temporary database {tmp!r}"):
-                query(conn, f"DROP DATABASE IF EXISTS {qi(tmp)}")
-        return f"restored the previous copy of {target!r} ({count} tables); the replaced one is now {prev!r}"
+        locks.refuse_if_busy(conn, [target, prev], target)
+        with failing(f"cannot inspect {url.redacted}"):
+            plan = swap.plan_restore(conn, target, prev, tmp)
+        swap.Swap(conn, plan, url).run()
+        return (f"{note}restored the previous copy of {target!r} ({len(plan['new_tables'])} tables); "
+                f"the replaced one is now {prev!r}")
     finally:
         conn.close()
+
+
+def recover(url: DatabaseUrl) -> list[str]:
+    """Deal with an earlier run's leftovers for ``url``'s database now; what was done, one line each."""
+    loader = Loader(url)
+    try:
+        return loader.recover()
+    finally:
+        loader.close()
