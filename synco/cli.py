@@ -83,6 +83,53 @@ def _after_import(project, ui: UI) -> None:
             ui.warn(f"{line} exited with {run.returncode}; run it again by hand")
 
 
+NO_CACHE_HELP = "Fetch every chunk; neither read nor write the local chunk cache."
+CACHE_SIZE_HELP = ("Largest size of the chunk cache, e.g. 5G (default: $SYNCO_CACHE_SIZE, the "
+                   "config, else 3 copies of the largest database pulled, at least 2G).")
+
+
+def cache_options(no_cache: bool, cache_size: Optional[str]) -> dict:
+    """The DownloadOptions fields of --no-cache and --cache-size (download and pull share them)."""
+    from .cache import configured_size, parse_size
+
+    return {"no_cache": no_cache,
+            "cache_size": parse_size(cache_size) if cache_size else configured_size()}
+
+
+cache_app = typer.Typer(help="The local chunk cache: what a later pull need not fetch again.",
+                        invoke_without_command=True)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.callback()
+def cache_show(ctx: typer.Context) -> None:
+    """Show the cache's location, size and number of entries."""
+    if ctx.invoked_subcommand:
+        return
+    from .cache import ChunkCache, configured_size
+
+    ui = UI()
+    with edge(ui):
+        stats = ChunkCache(max_size=configured_size()).stats()
+        typer.echo(f"location: {stats.root}")
+        typer.echo(f"entries:  {stats.entries:,}")
+        typer.echo(f"size:     {stats.size / 1e6:,.1f} MB of at most {stats.limit / 1e6:,.0f} MB")
+        if stats.partial:
+            typer.echo(f"partial:  {stats.partial / 1e6:,.1f} MB of interrupted transfers")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Empty the cache."""
+    from .cache import ChunkCache
+
+    ui = UI()
+    with edge(ui):
+        before = ChunkCache().clear()
+        ui.info(f"removed {before.entries:,} entries ({(before.size + before.partial) / 1e6:,.1f} MB) "
+                f"from {before.root}")
+
+
 @app.command()
 def download(
     token: str = typer.Argument(..., help="The token printed by synco-source."),
@@ -96,6 +143,8 @@ def download(
                                           help="Write the database as a SQL file instead of importing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Replace a non-empty database without asking."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
+    cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
 ) -> None:
     """Download a session published by synco-source and import it locally."""
     from .download import DownloadOptions, download as run_download
@@ -106,7 +155,7 @@ def download(
         if project.framework != "generic":
             ui.info(f"local {project.framework} project in {project.root}")
         opts = DownloadOptions(token=token, db_url=project.database, file_dirs=project.file_sets,
-                               only=only, output=output)
+                               only=only, output=output, **cache_options(no_cache, cache_size))
         summary = run_download(opts, ui)
         if summary.tables:
             ui.info(f"database {summary.database}: {summary.tables} tables, {summary.rows} rows"
@@ -114,7 +163,9 @@ def download(
         if summary.files_written or summary.files_present:
             ui.info(f"files: {summary.files_written} written, {summary.files_present} already "
                     f"up to date")
-        ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB downloaded")
+        ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB downloaded"
+                + (f" ({summary.chunks_fetched} chunks fetched, {summary.chunks_cached} from the "
+                   f"cache)" if summary.chunks_cached else ""))
         if summary.tables and output is None:
             _after_import(project, ui)
 

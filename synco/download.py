@@ -37,9 +37,9 @@ from .cache import ChunkCache
 from .fetch import MANIFEST_LIMIT, META_LIMIT, Remote, chunk_limit, ordered
 from .ui import UI
 
-
 CLOCK_SKEW = 300        # seconds a meta's 'expires' may lie behind this machine's clock
 PARTIAL_MIN = 1 << 20   # objects at least this large keep their received start across runs
+
 
 @dataclass
 class DownloadOptions:
@@ -50,12 +50,12 @@ class DownloadOptions:
     output: Path | None = None
     poll_interval: float = 1.0
     transport: httpx.BaseTransport | None = None  # tests plug in an in-process transport
-
-
-@dataclass
     no_cache: bool = False           # neither read nor write the chunk cache
     cache_size: int | None = None    # bytes; None: the configured size, else the default
     cache_dir: Path | None = None    # None: platformdirs' user cache folder
+
+
+@dataclass
 class Summary:
     tables: int = 0
     rows: int = 0
@@ -64,11 +64,11 @@ class Summary:
     files_present: int = 0
     bytes_fetched: int = 0
     previous: str = ""
+    chunks_fetched: int = 0   # chunk objects received from the session
+    chunks_cached: int = 0    # chunks read from the local cache instead
 
 
 def describe_progress(meta: dict) -> str:
-    chunks_fetched: int = 0   # chunk objects received from the session
-    chunks_cached: int = 0    # chunks read from the local cache instead
     progress = meta.get("progress", {})
     text = f"server is {meta['state']}"
     if progress.get("step") == "database" and progress.get("tables"):
@@ -81,9 +81,6 @@ def describe_progress(meta: dict) -> str:
     return text
 
 
-def wait_ready(remote: Remote, sc: format.SessionCrypto, ui: UI, interval: float) -> dict:
-    last_seq = 0
-    with ui.status("waiting for the server") as update:
 def get_meta(remote, sc: format.SessionCrypto) -> dict:
     """The meta, refused once its ``expires`` has passed: a replayed old meta must not keep the
     client polling (or downloading) a session the source has given up."""
@@ -99,6 +96,9 @@ def get_meta(remote, sc: format.SessionCrypto) -> dict:
     return meta
 
 
+def wait_ready(remote: Remote, sc: format.SessionCrypto, ui: UI, interval: float) -> dict:
+    last_seq = 0
+    with ui.status("waiting for the server") as update:
         while True:
             meta = get_meta(remote, sc)
             if meta["seq"] >= last_seq:
@@ -175,62 +175,58 @@ class Download:
         self.lock = threading.Lock()
         self.on_fetched = lambda n: None
         self.public: dict[str, Remote] = {}
+        self.cache = None if opts.no_cache else ChunkCache(opts.cache_dir, max_size=opts.cache_size,
+                                                           warn=ui.warn)
+
+    # ------------------------------------------------------------ objects
+
+    def _get(self, path: str, offset: int = 0, limit: int | None = None, sink=None) -> bytes:
+        """``remote.get``, with the size limit and the sink where the remote takes them (HTTP);
+        another object source (the pipe) has only ``get(path, offset)``."""
+        if isinstance(self.remote, Remote):
+            return self.remote.get(path, offset, limit=limit, sink=sink)
+        data = self.remote.get(path, offset) if offset else self.remote.get(path)
+        if limit is not None and offset + len(data) > limit:
+            raise IntegrityError(f"the source sent more than {limit:,} bytes for {path}")
+        return data
+
+    def _object(self, name: str, what: str, offset: int = 0, limit: int | None = None,
+                sink=None) -> bytes:
+        """Object ``o/<name>``. A 404 for it while the meta still answers is one missing object
+        (an incomplete session), not a session that is gone."""
+        try:
+            return self._get(format.object_path(name), offset, limit, sink)
+        except SessionNotFound:
+            get_meta(self.remote, self.sc)  # raises SessionNotFound itself if the session is gone
+            raise IntegrityError(f"the session lacks object {name[:12]} ({what}) that it lists",
+                                 hint="the session on the server is incomplete; run synco-source "
+                                      "again and use the new token") from None
 
     def fetch_chunk(self, chunk: dict) -> bytes:
-        blob = self.remote.get(format.object_path(chunk["id"]))
-        plain = self.sc.open_chunk(chunk["id"], blob, chunk["size"], chunk["sha256"])
+        if self.cache is not None:
+            plain = self.cache.get(chunk["sha256"], chunk["size"])
+            if plain is not None:
+                with self.lock:
+                    self.summary.chunks_cached += 1
+                self.on_fetched(len(plain))
+                return plain
+        partial = None
+        if self.cache is not None and chunk["size"] >= PARTIAL_MIN:
+            partial = self.cache.partial(chunk["id"], self.session_hex)
+        try:
+            plain, packed = self._receive(chunk, partial)
+        finally:
+            if partial is not None:
+                partial.close()
+        if self.cache is not None:
+            self.cache.put(chunk["sha256"], plain, packed)
+        if partial is not None:
+            partial.done()
         with self.lock:
             self.summary.chunks_fetched += 1
         self.on_fetched(len(plain))
         return plain
 
-    def manifest(self, entry: dict) -> dict:
-        blob = self._object(entry["manifest"], f"manifest of {entry['name']!r}",
-                            limit=MANIFEST_LIMIT)
-        return self.sc.open_manifest(entry["manifest"], blob, entry["name"])
-
-    def run(self) -> Summary:
-        with self.remote:
-            meta = wait_ready(self.remote, self.sc, self.ui, self.opts.poll_interval)
-            sets = select_sets(meta, self.opts.only)
-            check_destinations(sets, self.opts)
-            manifests = [(s, self.manifest(s)) for s in sets]
-            database = next((m for s, m in manifests if s["kind"] == "database"), None)
-            plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
-                     for s, m in manifests if s["kind"] == "files"]
-            target = self._open_target(database) if database else None
-            try:
-                self._transfer(database, target, plans)
-            finally:
-                for remote in self.public.values():
-                    remote.close()
-        return self.summary
-
-    def _open_target(self, manifest: dict):
-        """The loader (or SQL writer) for the database, after asking before replacing one."""
-        if self.opts.output is not None:
-            return _SqlFile(self.opts.output, manifest["engine"])
-        url = self.opts.db_url
-        if url.engine != manifest["engine"]:
-            raise UsageError(f"the session holds a {manifest['engine']} database but --db-url "
-                             f"is {url.engine}", hint=f"give a {manifest['engine']} URL")
-        loader = engines.loader(url)
-        count = loader.describe_target()
-        if count:
-            self.ui.confirm(f"replace database {url.database} ({count} tables) on "
-                            f"{loader.url.redacted}? "
-                            f"the current one is kept for 'synco restore'",
-                            "pass --yes to replace it without asking")
-        return loader
-
-    def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan]) -> None:
-        stagings = [files.Staging(p, self.session_hex) for p in plans]
-        db_bytes = sum(c["size"] for t in database["tables"] for c in t["chunks"]) if database else 0
-        total = db_bytes + sum(p.needed_bytes for p in plans)
-        with self.ui.progress() as bars:
-            fetched = bars.add_task("download", total=total)
-            self.on_fetched = lambda n: bars.advance(fetched, n)
-            for staging in stagings:
     def _receive(self, chunk: dict, partial) -> tuple[bytes, bytes | None]:
         """Fetch and open one chunk, continuing a kept partial body; a kept start that does not
         open (damaged, or from an object that was not this one) is dropped and the whole object
@@ -269,10 +265,11 @@ class Download:
             raise IntegrityError(f"{what} does not match its manifest entry")
         return plain, packed
 
-                staging.__enter__()
-            try:
-                for staging in stagings:
-                    self._stage_files(staging)
+    def manifest(self, entry: dict) -> dict:
+        blob = self._object(entry["manifest"], f"manifest of {entry['name']!r}",
+                            limit=MANIFEST_LIMIT)
+        return self.sc.open_manifest(entry["manifest"], blob, entry["name"])
+
     def _announce(self, database: dict | None, plans: list[files.FileSetPlan]) -> None:
         """Say how much the cache already has: "1,012 of 1,065 chunks cached, 21 MB to fetch of
         423 MB"."""
@@ -295,21 +292,66 @@ class Download:
         self.ui.info(f"{len(cached):,} of {len(chunks):,} chunks cached, {_mb(missing)} to fetch "
                      f"of {_mb(total)}")
 
+    def run(self) -> Summary:
+        with self.remote:
+            meta = wait_ready(self.remote, self.sc, self.ui, self.opts.poll_interval)
+            sets = select_sets(meta, self.opts.only)
+            check_destinations(sets, self.opts)
+            manifests = [(s, self.manifest(s)) for s in sets]
+            database = next((m for s, m in manifests if s["kind"] == "database"), None)
+            plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
+                     for s, m in manifests if s["kind"] == "files"]
+            target = self._open_target(database) if database else None
+            try:
+                self._announce(database, plans)
+                self._transfer(database, target, plans)
+            finally:
+                for remote in self.public.values():
+                    remote.close()
+                if self.cache is not None:
+                    self.cache.evict()
+        return self.summary
+
+    def _open_target(self, manifest: dict):
+        """The loader (or SQL writer) for the database, after asking before replacing one."""
+        if self.opts.output is not None:
+            return _SqlFile(self.opts.output, manifest["engine"])
+        url = self.opts.db_url
+        if url.engine != manifest["engine"]:
+            raise UsageError(f"the session holds a {manifest['engine']} database but --db-url "
+                             f"is {url.engine}", hint=f"give a {manifest['engine']} URL")
+        loader = engines.loader(url)
+        count = loader.describe_target()
+        if count:
+            self.ui.confirm(f"replace database {url.database} ({count} tables) on "
+                            f"{loader.url.redacted}? "
+                            f"the current one is kept for 'synco restore'",
+                            "pass --yes to replace it without asking")
+        return loader
+
+    def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan]) -> None:
+        stagings = [files.Staging(p, self.session_hex) for p in plans]
+        db_bytes = sum(c["size"] for t in database["tables"] for c in t["chunks"]) if database else 0
+        total = db_bytes + sum(p.needed_bytes for p in plans)
+        with self.ui.progress() as bars:
+            fetched = bars.add_task("download", total=total)
+            self.on_fetched = lambda n: bars.advance(fetched, n)
+            for staging in stagings:
+                staging.__enter__()
+            try:
+                for staging in stagings:
+                    self._stage_files(staging)
                 if database:
                     loaded = bars.add_task("import", total=db_bytes)
                     self._load(database, target, lambda n: bars.advance(loaded, n))
                     self.summary.previous = target.commit() or ""
                     target = None
-            for folder in self.opts.file_dirs.values():
-                for leftover in files.sweep(folder):
-                    self.ui.info(f"removed {leftover}, left behind by an earlier run that was stopped")
                 for staging in stagings:
                     staging.commit()
             finally:
                 if target is not None:
                     self._abort(target)
                 for staging in stagings:
-                self._announce(database, plans)
                     staging.__exit__(None, None, None)
         for plan in plans:
             self.summary.files_written += len(plan.needed)
@@ -326,7 +368,6 @@ class Download:
         """Fetch the set's missing files: chunks from the session, public files from the
         application's own web server (checked against the manifest's size and SHA-256)."""
         needed = staging.plan.needed
-        guard.check_target(url, allow=self.opts.allow_remote_target, local_hosts=self.opts.local_hosts)
         items = [piece for e in needed
                  for piece in ([("public", e, staging.plan.public_url)] if "url" in e
                                else [("chunk", c, None) for c in e["chunks"]])]
@@ -344,11 +385,10 @@ class Download:
                 self.public[public_url] = Remote(public_url, transport=self.opts.transport)
             remote = self.public[public_url]
         try:
-            data = remote.get(what["url"])
+            data = remote.get(what["url"], limit=what["size"])
         except SessionNotFound:
             raise ServerUnreachable(f"public file {what['path']} is not at {public_url}"
                                     f"{what['url']} (HTTP 404)", url=public_url,
-                    self.ui.will_change(f"the files of set {staging.plan.name!r}")
                                     hint="publish the resources on the server (e.g. ./flow "
                                          "resource:publish) and run again") from None
         if len(data) != what["size"]:
@@ -368,6 +408,10 @@ class Download:
         self.summary.tables = len(manifest["tables"])
         self.summary.rows = sum(t["rows"] for t in manifest["tables"])
         self.summary.database = str(self.opts.output or self.opts.db_url.database)
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
 
 
 class _SqlFile:

@@ -1,8 +1,12 @@
 """Fetching a session's objects over HTTP: pooled, parallel, retried, in order.
 
-``Remote.get(path)`` returns an object's bytes, retrying network errors and 5xx answers with
-backoff; a 404 means the session is gone. ``ordered(items, work)`` runs ``work`` on a few threads
-and yields the results in the order of ``items`` with a bounded number in flight, so memory stays
+``Remote.get(path, offset)`` returns an object's bytes from ``offset`` on, retrying network
+errors and 5xx answers with backoff; a retry after a broken transfer asks only for the rest
+(``Range``), and so can a later run that kept the start of an object (``offset``). A 404 means
+the session (or that object) is gone. A response longer than the caller's ``limit`` is refused
+(a source cannot make the client read without end), and redirects are followed only within the
+server's own scheme, host and port. ``ordered(items, work)`` runs ``work`` on a few threads and
+yields the results in the order of ``items`` with a bounded number in flight, so memory stays
 flat however many objects there are.
 """
 
@@ -17,7 +21,7 @@ from typing import TypeVar
 
 import httpx
 
-from synco_source.errors import ServerUnreachable, SessionNotFound
+from synco_source.errors import IntegrityError, ServerUnreachable, SessionNotFound
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -27,6 +31,17 @@ RETRIES = int(os.environ.get("SYNCO_HTTP_RETRIES", "5"))
 BACKOFF = float(os.environ.get("SYNCO_HTTP_BACKOFF", "0.5"))
 WORKERS = 8
 WINDOW = 8
+MAX_REDIRECTS = 5
+REDIRECTS = (301, 302, 303, 307, 308)
+META_LIMIT = 4 << 20        # a meta is a few hundred bytes; its progress and set list stay small
+MANIFEST_LIMIT = 256 << 20  # sealed, compressed: a file set of about a million files
+
+
+def chunk_limit(size: int) -> int:
+    """The most bytes a sealed chunk of ``size`` plaintext bytes can have: the header, the
+    plaintext itself (a chunk that does not shrink is stored uncompressed) and a tag per segment
+    (docs/FORMAT.md §3)."""
+    return 24 + size + 16 * (size // 65536 + 2)
 
 
 class Remote:
@@ -36,30 +51,86 @@ class Remote:
         self.retries = retries
         self.backoff = backoff
         self.client = httpx.Client(
-            base_url=base_url, transport=transport, follow_redirects=True,
+            base_url=base_url, transport=transport, follow_redirects=False,
             timeout=httpx.Timeout(30.0, connect=10.0),
             limits=httpx.Limits(max_connections=WORKERS, max_keepalive_connections=WORKERS),
-            headers={"User-Agent": "synco"})
+            # identity: byte ranges then count the object's own bytes
+            headers={"User-Agent": "synco", "Accept-Encoding": "identity"})
 
-    def get(self, path: str) -> bytes:
+    def get(self, path: str, offset: int = 0, *, limit: int | None = None,
+            sink: Callable[[bytes], None] | None = None) -> bytes:
+        """The bytes of ``path`` from ``offset`` on. ``limit``: the most bytes the whole object
+        may have; ``sink`` sees every piece as it arrives (to keep the start of a large object
+        across runs). A server that ignores ``Range`` (200) is read from the start and the bytes
+        before ``offset`` are skipped; a ``416`` means there is nothing after ``offset``."""
         delay = self.backoff
+        got = bytearray()
+        problem = ""
         for attempt in range(self.retries + 1):
             try:
-                response = self.client.get(path)
+                return self._attempt(path, offset, got, limit, sink)
+            except _Retry as exc:
+                problem = str(exc)
+                if exc.final:
+                    break
             except httpx.TransportError as exc:
                 problem = str(exc) or type(exc).__name__
-            else:
-                if response.status_code == 200:
-                    return response.content
-                if response.status_code in (404, 410):
-                    raise SessionNotFound(url=self.base_url)
-                problem = f"HTTP {response.status_code}"
-                if response.status_code < 500 and response.status_code != 429:
-                    break
             if attempt < self.retries:
                 time.sleep(delay)
                 delay = min(delay * 2, 8.0)
         raise ServerUnreachable(problem, url=self.base_url)
+
+    def _attempt(self, path: str, offset: int, got: bytearray, limit: int | None,
+                 sink: Callable[[bytes], None] | None) -> bytes:
+        start = offset + len(got)
+        url = path
+        for _ in range(MAX_REDIRECTS + 1):
+            headers = {"Range": f"bytes={start}-"} if start else {}
+            with self.client.stream("GET", url, headers=headers) as response:
+                status = response.status_code
+                if status in REDIRECTS:
+                    url = self._same_server(response)
+                    continue
+                if status in (404, 410):
+                    raise SessionNotFound(url=self.base_url)
+                if status == 416 and start:
+                    return bytes(got)
+                if status == 206 and start:
+                    skip = 0
+                    if not response.headers.get("content-range", "").startswith(f"bytes {start}-"):
+                        raise _Retry(f"the server answered another range than bytes={start}-")
+                elif status == 200:
+                    skip = start
+                else:
+                    raise _Retry(f"HTTP {status}", final=status < 500 and status != 429)
+                length = response.headers.get("content-length", "")
+                if limit is not None and length.isdigit() and start - skip + int(length) > limit:
+                    raise _too_large(path, limit)
+                for piece in response.iter_bytes():
+                    if skip:
+                        dropped = min(skip, len(piece))
+                        piece, skip = piece[dropped:], skip - dropped
+                        if not piece:
+                            continue
+                    got += piece
+                    if limit is not None and offset + len(got) > limit:
+                        raise _too_large(path, limit)
+                    if sink is not None:
+                        sink(piece)
+                return bytes(got)
+        raise _Retry(f"more than {MAX_REDIRECTS} redirects", final=True)
+
+    def _same_server(self, response: httpx.Response) -> str:
+        """Where a redirect points, if it stays on this server; anything else is refused (a
+        redirect must not send the client, or what it fetches, to another host)."""
+        location = response.headers.get("location", "")
+        target = response.url.join(location)
+        here = response.url
+        if not location or (target.scheme, target.host, target.port) != (here.scheme, here.host, here.port):
+            raise _Retry(f"it redirects to another server ({target.scheme}://{target.host}); "
+                         f"synco follows redirects only within {here.scheme}://{here.host}",
+                         final=True)
+        return str(target)
 
     def close(self) -> None:
         self.client.close()
@@ -69,6 +140,19 @@ class Remote:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class _Retry(Exception):
+    """A failed attempt; ``final`` when trying again cannot help (a 4xx, a foreign redirect)."""
+
+    def __init__(self, problem: str, final: bool = False) -> None:
+        super().__init__(problem)
+        self.final = final
+
+
+def _too_large(path: str, limit: int) -> IntegrityError:
+    return IntegrityError(f"the server sent more than {limit:,} bytes for {path}, more than "
+                          f"the object can have")
 
 
 def ordered(items: Iterable[T], work: Callable[[T], R], *, workers: int = WORKERS,
