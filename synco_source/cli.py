@@ -207,6 +207,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
                              hint="choose another port with --listen HOST:PORT") from None
         port = server.server_address[1]
+        if host in ("0.0.0.0", "::", ""):
+            say(f"listening on every network interface (port {port}, plain HTTP): the data is "
+                f"sealed, but anyone on the way sees URLs and sizes; --listen 127.0.0.1:{port} "
+                f"behind an ssh tunnel, or --publish-dir behind HTTPS, keeps them private")
         public = host if host not in ("0.0.0.0", "::", "") else socket.gethostname()
         base_url = args.url or f"http://{public}:{port}/"
         private = parent = Path(tempfile.mkdtemp(prefix="synco-source-"))

@@ -8,6 +8,8 @@ import urllib.request
 
 import pytest
 
+from pathlib import Path
+
 from sourceproc import Source
 from synco_source.format import Token
 
@@ -74,3 +76,177 @@ def test_survives_junk(served):
         assert not answer or answer.split(b" ", 2)[1] in (b"400", b"404", b"414", b"431", b"501")
     assert fetch(token.url + "meta")[0] == 200
     assert source.proc.poll() is None
+
+
+# ---------------------------------------------------------------- hardening (issue 11.8)
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from synco_source.http import SessionServer
+
+SID = "5" * 32
+NAME = "a" * 64
+
+
+@pytest.fixture
+def folder_server(tmp_path):
+    """The server class on a session folder made by hand: (server, session folder, base URL)."""
+    folder = tmp_path / SID
+    (folder / "o").mkdir(parents=True)
+    (folder / "meta").write_bytes(b"M" * 100)
+    (folder / "o" / NAME).write_bytes(os.urandom(5_000_000))
+    server = SessionServer(("127.0.0.1", 0), folder, SID)
+    server.start()
+    yield server, folder, f"http://127.0.0.1:{server.server_address[1]}/{SID}/"
+    server.shutdown()
+    server.server_close()
+
+
+def test_reversed_or_out_of_range_ranges_get_416(folder_server):
+    server, folder, url = folder_server
+    for header in ["bytes=9-5", "bytes=100-", "bytes=100-200", "bytes=5000-4999"]:
+        request = urllib.request.Request(url + "meta", headers={"Range": header})
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(request, timeout=10)
+        assert caught.value.code == 416, header
+        assert caught.value.headers["Content-Range"] == "bytes */100", header
+        assert caught.value.read() == b""
+    status, part = fetch(url + "meta", headers={"Range": "bytes=90-1000"})
+    assert status == 206 and part == b"M" * 10  # an end past the object is the object's end
+    status, whole = fetch(url + "meta", headers={"Range": "bytes=-5"})  # not a form we honour
+    assert status == 200 and len(whole) == 100
+
+
+def test_no_symbolic_link_is_followed_inside_the_session_folder(folder_server, tmp_path):
+    server, folder, url = folder_server
+    outside = tmp_path / "outside"
+    (outside / "o").mkdir(parents=True)
+    (outside / "secret").write_bytes(b"not for you")
+    (outside / "o" / ("b" * 64)).write_bytes(b"not for you")
+    (folder / "o" / ("c" * 64)).symlink_to(outside / "secret")
+    assert fetch(url + "o/" + "c" * 64) == (404, b"")
+    (folder / "meta").unlink()
+    (folder / "meta").symlink_to(outside / "secret")
+    assert fetch(url + "meta") == (404, b"")
+    os.rename(folder / "o", tmp_path / "o-real")
+    (folder / "o").symlink_to(outside / "o")
+    assert fetch(url + "o/" + "b" * 64) == (404, b"")
+    # the session folder itself a link (swapped after the start)
+    os.rename(folder, tmp_path / "moved")
+    folder.symlink_to(outside)
+    assert fetch(url + "o/" + "b" * 64) == (404, b"")
+
+
+def test_a_download_succeeds_while_200_idle_connections_are_open(folder_server):
+    """Idle connections cost a socket each, not a thread: the number of threads stays bounded
+    and a real request is answered at once."""
+    from synco_source import http
+
+    server, folder, url = folder_server
+    port = server.server_address[1]
+    before = threading.active_count()
+    idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(200)]
+    try:
+        time.sleep(0.5)
+        started = time.monotonic()
+        status, body = fetch(url + "o/" + NAME)
+        assert status == 200 and body == (folder / "o" / NAME).read_bytes()
+        assert time.monotonic() - started < 5
+        assert threading.active_count() - before <= http.WORKERS + 2
+        # half-sent requests too: each may hold a worker only until its head deadline
+        for sock in idle[:50]:
+            sock.sendall(b"GET /")
+        time.sleep(0.5)
+        assert fetch(url + "meta")[0] == 200
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_idle_connections_are_closed_after_the_idle_timeout(monkeypatch, tmp_path):
+    from synco_source import http
+
+    monkeypatch.setattr(http, "IDLE_TIMEOUT", 1.0)
+    server = SessionServer(("127.0.0.1", 0), tmp_path, SID)
+    server.start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10)
+        started = time.monotonic()
+        assert sock.recv(10) == b""  # closed by the server
+        assert 0.9 < time.monotonic() - started < 5
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+SERVE_FOLDER = """
+import sys, time
+from pathlib import Path
+from synco_source.http import SessionServer
+server = SessionServer(("127.0.0.1", 0), Path(sys.argv[1]), sys.argv[2])
+server.start()
+print(server.server_address[1], flush=True)
+time.sleep(600)
+"""
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_slow_readers_do_not_grow_the_server(tmp_path):
+    """100 clients ask for a 4 MiB object and read nothing: the server's peak RSS grows by a few
+    MiB (objects go out with sendfile), not by 100 copies of the object (it did by 350 MB)."""
+    folder = tmp_path / SID
+    (folder / "o").mkdir(parents=True)
+    (folder / "o" / NAME).write_bytes(os.urandom(4 << 20))
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_FOLDER, str(folder), SID],
+                            stdout=subprocess.PIPE, text=True)
+    readers = []
+    try:
+        port = int(proc.stdout.readline())
+        time.sleep(0.3)
+        base = peak_rss_kib(proc.pid)
+        request = f"GET /{SID}/o/{NAME} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        for _ in range(100):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.sendall(request)
+            readers.append(sock)
+        time.sleep(3)
+        grown = (peak_rss_kib(proc.pid) - base) / 1024
+        print(f"peak RSS {base / 1024:.0f} MiB at rest, +{grown:.1f} MiB with 100 slow readers")
+        assert grown < 40, f"peak RSS grew by {grown:.0f} MiB"
+        # and the slow readers still get their bytes when they read
+        sock = readers[0]
+        sock.settimeout(30)
+        got = 0
+        while got < (4 << 20):
+            piece = sock.recv(1 << 20)
+            assert piece
+            got += len(piece)
+    finally:
+        for sock in readers:
+            sock.close()
+        proc.kill()
+        proc.wait()
+
+
+def test_listening_on_every_interface_is_said_on_start(tmp_path):
+    """The default listens on every interface (the laptop must reach it); the server says so and
+    how to keep it private, and says nothing of the kind for a loopback address."""
+    (tmp_path / "a.txt").write_text("a\n")
+    with Source(["--no-db", "--files", f"f={tmp_path}", "--listen", "0.0.0.0:0"]) as source:
+        source.wait_ready()
+    assert "listening on every network interface" in source.stderr
+    assert "--listen 127.0.0.1:" in source.stderr
+    with Source(["--no-db", "--files", f"f={tmp_path}", "--listen", "127.0.0.1:0"]) as source:
+        source.wait_ready()
+    assert "every network interface" not in source.stderr
