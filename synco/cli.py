@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,8 +13,10 @@ from typing import Optional
 import typer
 
 from synco_source import __version__, dburl, engines
-from synco_source.errors import EXIT_BUG, EXIT_INTERRUPTED, SyncoError
+from synco_source.errors import EXIT_BUG, EXIT_INTERRUPTED, SyncoError, UsageError
 
+from . import guard
+from .signals import Stopped, stop_as_interrupt
 from .ui import UI
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -27,16 +31,24 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks.")) 
 
 @contextmanager
 def edge(ui: UI):
-    """Turn errors into one message line, a hint line and the documented exit code."""
+    """Turn errors into one message line, a hint line and the documented exit code. SIGTERM and
+    SIGHUP stop a command as Ctrl-C does (signals.py). After a partial change (the database
+    replaced, the files not yet) the message says what was changed and what not (ui.aftermath)."""
     try:
-        yield
+        with stop_as_interrupt():
+            yield
     except SyncoError as exc:
         if state["debug"]:
             traceback.print_exc()
-        ui.error(str(exc), exc.hint)
+        ui.error(str(exc), ui.aftermath() or exc.hint)
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        ui.error("interrupted; nothing was changed")
+    except KeyboardInterrupt as exc:
+        how = f"interrupted by {exc.name}" if isinstance(exc, Stopped) else "interrupted"
+        after = ui.aftermath()
+        try:  # after SIGHUP the terminal may be gone
+            ui.error(f"{how} after {after}" if after else f"{how}; nothing was changed")
+        except OSError:
+            pass
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:  # a bug
         if state["debug"]:
@@ -64,6 +76,26 @@ def _local_project(db_url: Optional[str], files_dir: list[str], need_db: bool):
     project = generic.project(root, None, files_dir, need_db=False)
     project.database = _local_db(db_url, False) if need_db else None
     return project
+
+
+def _local_password(project, value: Optional[str], prompt: bool, ui: UI) -> None:
+    """Warn about a password in --db-url (other users see it in ps); with --password-prompt ask
+    for the local database's password (on the terminal, else one line of standard input)."""
+    if value and dburl.parse(value).password:
+        ui.warn("the password in --db-url can be seen by other users of this machine (ps) and "
+                "stays in the shell history; use SYNCO_DB_URL, the project's settings or "
+                "--password-prompt")
+    if not prompt:
+        return
+    url = project.database
+    if url is None:
+        raise UsageError("--password-prompt: no local database to ask the password for",
+                         hint="pass --db-url (without the password) or set SYNCO_DB_URL")
+    if sys.stdin.isatty():
+        password = ui.secret(f"password of {url.user or 'the user'} for {url.redacted}")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    project.database = dataclasses.replace(url, password=password)
 
 
 def _after_import(project, ui: UI) -> None:
@@ -135,6 +167,10 @@ def download(
     token: str = typer.Argument(..., help="The token printed by synco-source."),
     db_url: Optional[str] = typer.Option(None, "--db-url", help="Local database URL "
                                          "(default: $SYNCO_DB_URL), e.g. mysql://root@127.0.0.1/shop_dev."),
+    password_prompt: bool = typer.Option(False, "--password-prompt", help="Ask for the local "
+                                         "database's password (keeps it out of ps and the history)."),
+    allow_remote_target: bool = typer.Option(False, "--allow-remote-target", help="Replace a "
+                                             "database on a host that is not this machine."),
     files_dir: list[str] = typer.Option([], "--files-dir", metavar="NAME=PATH",
                                         help="Local folder for file set NAME (repeatable)."),
     only: list[str] = typer.Option([], "--only", help="Sync only 'db', 'files' or a file set name "
@@ -154,8 +190,11 @@ def download(
         project = _local_project(db_url, files_dir, need_db=output is None)
         if project.framework != "generic":
             ui.info(f"local {project.framework} project in {project.root}")
+        _local_password(project, db_url, password_prompt, ui)
         opts = DownloadOptions(token=token, db_url=project.database, file_dirs=project.file_sets,
                                only=only, output=output, **cache_options(no_cache, cache_size))
+        opts.allow_remote_target = allow_remote_target
+        opts.local_hosts = guard.project_hosts(project.root)
         summary = run_download(opts, ui)
         if summary.tables:
             ui.info(f"database {summary.database}: {summary.tables} tables, {summary.rows} rows"

@@ -35,6 +35,7 @@ from synco_source.errors import (IntegrityError, LocalIOError, ServerUnreachable
 from . import files, keys
 from .cache import ChunkCache
 from .fetch import MANIFEST_LIMIT, META_LIMIT, Remote, chunk_limit, ordered
+from . import guard
 from .ui import UI
 
 CLOCK_SKEW = 300        # seconds a meta's 'expires' may lie behind this machine's clock
@@ -50,6 +51,8 @@ class DownloadOptions:
     output: Path | None = None
     poll_interval: float = 1.0
     transport: httpx.BaseTransport | None = None  # tests plug in an in-process transport
+    allow_remote_target: bool = False  # replace a database on a host that is not this machine
+    local_hosts: list[str] = field(default_factory=list)  # hosts the local project calls its own
     no_cache: bool = False           # neither read nor write the chunk cache
     cache_size: int | None = None    # bytes; None: the configured size, else the default
     cache_dir: Path | None = None    # None: platformdirs' user cache folder
@@ -297,6 +300,9 @@ class Download:
             meta = wait_ready(self.remote, self.sc, self.ui, self.opts.poll_interval)
             sets = select_sets(meta, self.opts.only)
             check_destinations(sets, self.opts)
+            for folder in self.opts.file_dirs.values():
+                for leftover in files.sweep(folder):
+                    self.ui.info(f"removed {leftover}, left behind by an earlier run that was stopped")
             manifests = [(s, self.manifest(s)) for s in sets]
             database = next((m for s, m in manifests if s["kind"] == "database"), None)
             plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
@@ -320,6 +326,7 @@ class Download:
         if url.engine != manifest["engine"]:
             raise UsageError(f"the session holds a {manifest['engine']} database but --db-url "
                              f"is {url.engine}", hint=f"give a {manifest['engine']} URL")
+        guard.check_target(url, allow=self.opts.allow_remote_target, local_hosts=self.opts.local_hosts)
         loader = engines.loader(url)
         count = loader.describe_target()
         if count:
@@ -341,13 +348,17 @@ class Download:
             try:
                 for staging in stagings:
                     self._stage_files(staging)
+                    self.ui.will_change(f"the files of set {staging.plan.name!r}")
                 if database:
                     loaded = bars.add_task("import", total=db_bytes)
                     self._load(database, target, lambda n: bars.advance(loaded, n))
                     self.summary.previous = target.commit() or ""
                     target = None
+                    self.ui.did_change("the database", f"the SQL file {self.opts.output} was written"
+                                       if self.opts.output is not None else
+                                       f"the database {self.opts.db_url.database} was replaced")
                 for staging in stagings:
-                    staging.commit()
+                    self._commit_files(staging)
             finally:
                 if target is not None:
                     self._abort(target)
@@ -356,6 +367,23 @@ class Download:
         for plan in plans:
             self.summary.files_written += len(plan.needed)
             self.summary.files_present += len(plan.present)
+
+    def _commit_files(self, staging: files.Staging) -> None:
+        """Move a set's staged files into place, telling the UI what changed (also how far a
+        failure or Ctrl-C got), so that no message claims "nothing was changed" after it."""
+        what = f"the files of set {staging.plan.name!r}"
+        try:
+            staging.commit()
+        except BaseException:
+            if staging.committed:
+                self.ui.did_change(what, f"{staging.committed} of {len(staging.staged)} new files "
+                                         f"of set {staging.plan.name!r} were put in place")
+                self.ui.will_change(what)
+            raise
+        if staging.staged:
+            self.ui.did_change(what, f"{what} were updated")
+        elif what in self.ui.pending:
+            self.ui.pending.remove(what)
 
     def _abort(self, target) -> None:
         """Undo the unfinished import; a failure here must not hide the reason we stopped."""

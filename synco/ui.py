@@ -21,6 +21,35 @@ class UI:
         self.console = Console(stderr=True, highlight=False, soft_wrap=True)
         self.assume_yes = assume_yes
         self.quiet = quiet
+        # What this run has already changed on this machine, and what it meant to change but has
+        # not yet: the edge of the CLI words an error or an interruption after them truthfully.
+        self.changed: list[str] = []
+        self.pending: list[str] = []
+
+    def will_change(self, what: str) -> None:
+        """Note a change this run is about to make (e.g. "the files of set 'uploads'")."""
+        self.pending.append(what)
+
+    def did_change(self, what: str, done: str) -> None:
+        """Note that ``what`` was changed; ``done`` says so ("the database 'shop' was replaced")."""
+        if what in self.pending:
+            self.pending.remove(what)
+        self.changed.append(done)
+
+    def aftermath(self) -> str:
+        """What a stopped run leaves: "" when nothing was changed, else e.g. "the database 'shop'
+        was replaced; the files of set 'f' were not updated: run again"."""
+        if not self.changed:
+            return ""
+        text = " and ".join(self.changed)
+        if self.pending:
+            verb = "were" if len(self.pending) > 1 or self.pending[0].startswith("the files") else "was"
+            text += f"; {' and '.join(self.pending)} {verb} not updated: run again"
+        return text
+
+    def secret(self, prompt: str) -> str:
+        """Ask for a password on the terminal (not echoed); UsageError-free: the caller decides."""
+        return self.console.input(f"synco: {prompt}: ", password=True)
 
     def info(self, message: str) -> None:
         if not self.quiet:

@@ -48,6 +48,25 @@ class Progress:
             self.session.publish_meta("dumping", progress=dict(self.info))
 
 
+class SkipReport:
+    """Says which files of a set were not published and why (links, files that vanished while
+    indexed): the first few by name, then only how many more."""
+
+    SHOWN = 10
+
+    def __init__(self, set_name: str, say: Callable[[str], None]) -> None:
+        self.set_name, self.say, self.count = set_name, say, 0
+
+    def __call__(self, path: str, why: str) -> None:
+        self.count += 1
+        if self.count <= self.SHOWN:
+            self.say(f"files {self.set_name}: not published: {path!r} ({why})")
+
+    def summary(self) -> None:
+        if self.count > self.SHOWN:
+            self.say(f"files {self.set_name}: {self.count - self.SHOWN} more not published")
+
+
 def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress, plan: Plan,
                   selections: dict) -> dict:
     """Dump the database; the plan's file selectors run in the same snapshot, into ``selections``."""
@@ -97,13 +116,17 @@ def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[di
             chosen = selections.get(name)
             for note in (chosen.notes if chosen else []):
                 say(note)
+            skips = SkipReport(name, say)
             body = files.index(root, store.put, lambda n: progress.update(bytes=store.stored_bytes),
                                include=chosen.include if chosen else None,
                                public=chosen.public if chosen else None,
-                               public_url=chosen.public_url if chosen else None)
+                               public_url=chosen.public_url if chosen else None,
+                               on_skip=skips)
             sets.append(_publish_manifest(session, name, "files", body))
+            skips.summary()
             say(f"files {name}: {len(body['entries'])} files, {body['size']} bytes"
-                + (f", {len(body['skipped'])} special files skipped" if body["skipped"] else ""))
+                + (f", {len(body['skipped'])} not published (links, special or vanished files)"
+                   if body["skipped"] else ""))
         store.drain()
     session.publish_meta("ready", sets=sets)
     say(f"ready: {store.count} objects, {store.stored_bytes} bytes in "

@@ -134,3 +134,198 @@ def test_removed_everything_is_said_only_when_true(monkeypatch, tmp_path, capsys
     err = capsys.readouterr().err
     assert "removed everything published" not in err
     assert "could not remove everything published" in err and "meta" in err
+
+
+# ---------------------------------------------------------------- file sets (11.4, 11.9)
+
+import hashlib
+import os
+from concurrent.futures import Future
+
+from synco_source import files
+from synco_source.errors import UsageError
+
+
+def stored_chunks():
+    """A put_chunk that keeps the plaintexts (what would have been published)."""
+    kept: list[bytes] = []
+
+    def put(plaintext: bytes) -> Future:
+        kept.append(plaintext)
+        future: Future = Future()
+        future.set_result({"id": "0" * 64, "sha256": hashlib.sha256(plaintext).hexdigest(),
+                           "size": len(plaintext)})
+        return future
+    return put, kept
+
+
+def test_a_file_that_vanishes_while_indexed_is_a_reported_skip(tmp_path):
+    root = tmp_path / "set"
+    (root / "sub").mkdir(parents=True)
+    for name in ("a.bin", "b.bin", "c.bin", "sub/d.bin"):
+        (root / name).write_bytes(name.encode())
+    put, kept = stored_chunks()
+
+    def put_and_delete(plaintext: bytes) -> Future:
+        if plaintext == b"a.bin":  # while a.bin is read, b.bin and the folder sub/ go away
+            (root / "b.bin").unlink()
+            (root / "sub" / "d.bin").unlink()
+            (root / "sub").rmdir()
+        return put(plaintext)
+
+    said: list[tuple[str, str]] = []
+    body = files.index(root, put_and_delete, on_skip=lambda path, why: said.append((path, why)))
+    assert [e["path"] for e in body["entries"]] == ["a.bin", "c.bin"]
+    assert body["skipped"] == ["b.bin", "sub"]
+    assert said == [("b.bin", files.VANISHED), ("sub", files.VANISHED)]
+
+
+def test_a_file_that_turns_into_a_link_while_indexed_is_not_followed(tmp_path, monkeypatch):
+    root = tmp_path / "set"
+    root.mkdir()
+    (tmp_path / "secret").write_bytes(b"outside the set")
+    for name in ("a.bin", "b.bin"):
+        (root / name).write_bytes(name.encode())
+    walked = files.walk
+
+    def walk_then_swap(root_, on_skip):
+        """b.bin becomes a link after the walk saw it as a file (it is read after that)."""
+        for rel, st in walked(root_, on_skip):
+            if rel == "b.bin":
+                (root / "b.bin").unlink()
+                (root / "b.bin").symlink_to(tmp_path / "secret")
+            yield rel, st
+
+    monkeypatch.setattr(files, "walk", walk_then_swap)
+    put, kept = stored_chunks()
+    said = []
+    body = files.index(root, put, on_skip=lambda p, why: said.append(p))
+    assert b"outside the set" not in kept
+    assert [e["path"] for e in body["entries"]] == ["a.bin"] and said == ["b.bin"]
+
+
+def test_an_unreadable_file_is_one_clear_error(tmp_path, monkeypatch):
+    """EACCES (as root, chmod does not stop a read: the denial is injected at os.open)."""
+    import errno
+
+    root = tmp_path / "set"
+    root.mkdir()
+    (root / "private.key").write_bytes(b"x")
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):
+        if str(path).endswith("private.key"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(files.os, "open", denied)
+    put, kept = stored_chunks()
+    with pytest.raises(UsageError) as caught:
+        files.index(root, put)
+    assert str(caught.value) == f"cannot read {root / 'private.key'}: Permission denied"
+    assert "--files" in caught.value.hint and "permissions" in caught.value.hint
+
+
+def test_a_vanished_file_is_said_by_the_server(tmp_path):
+    """Through the real program: a folder whose files come and go (a cache) is published, the
+    vanished file named on stderr; the session is ready, not failed."""
+    import subprocess
+    import threading
+    import time
+
+    root = tmp_path / "set"
+    root.mkdir()
+    (root / "big.bin").write_bytes(os.urandom(40 << 20))
+    stop = threading.Event()
+
+    def churn() -> None:
+        n = 0
+        while not stop.is_set():
+            (root / f"tmp{n % 50:02d}").write_bytes(b"x")
+            (root / f"tmp{(n + 25) % 50:02d}").unlink(missing_ok=True)
+            n += 1
+
+    thread = threading.Thread(target=churn, daemon=True)
+    thread.start()
+    try:
+        with Source(["--no-db", "--files", f"f={root}", "--listen", "127.0.0.1:0"]) as source:
+            source.wait_ready()
+    finally:
+        stop.set()
+        thread.join()
+    assert "synco-source: ready" in source.stderr, source.stderr
+    assert "Traceback" not in source.stderr and "unexpected" not in source.stderr
+    # listed before big.bin was read, deleted while it was: named with the reason
+    assert "(vanished while the set was indexed)" in source.stderr, source.stderr
+
+
+# ---------------------------------------------------------------- Neos resources (11.9)
+
+from synco_frameworks import neos_resources  # noqa: E402
+
+TRAVERSAL = "../" * 10 + "etc/passwd"  # 40 characters, as a sha1 column holds
+assert len(TRAVERSAL) == 40
+
+
+def resource_rows(*rows):
+    def query(sql: str, *args):
+        if sql == neos_resources.RESOURCES_SQL:
+            return list(rows)
+        return []
+    return query
+
+
+def select_and_index(root: Path, rows):
+    selection = neos_resources.selector(None, None, keep_thumbnails=True)(
+        resource_rows(*rows), {neos_resources.RESOURCE_TABLE})
+    put, kept = stored_chunks()
+    said = []
+    body = files.index(root, put, include=selection.include, on_skip=lambda p, why: said.append((p, why)))
+    return selection, body, kept, said
+
+
+def test_a_resource_row_cannot_make_the_server_read_outside_the_resource_folder(tmp_path):
+    root = tmp_path / "Data" / "Persistent" / "Resources"
+    good = hashlib.sha1(b"good").hexdigest()
+    (root / neos_resources.stored_path(good)).parent.mkdir(parents=True)
+    (root / neos_resources.stored_path(good)).write_bytes(b"good")
+    rows = [(good, "good.jpg", "persistent"), (TRAVERSAL, "passwd", "persistent"),
+            ("/etc/passwd", "x", "persistent"), (good.upper(), "good.jpg", "persistent"),
+            ("g" * 40, "x", "persistent")]
+    selection, body, kept, said = select_and_index(root, rows)
+    assert selection.include == {neos_resources.stored_path(good)}
+    assert [e["path"] for e in body["entries"]] == [neos_resources.stored_path(good)]
+    assert kept == [b"good"]
+    assert any("3 rows" in note and "not 40 hex digits" in note for note in selection.notes)
+
+
+def test_a_symbolic_link_in_the_resource_folder_is_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    secret = hashlib.sha1(b"secret").hexdigest()
+    (outside / secret).parent.mkdir(parents=True)
+    (outside / secret).write_bytes(b"secret outside the set")
+    real = tmp_path / "shared" / "Resources"  # a deployment's shared folder: the root may be a link
+    root = tmp_path / "release" / "Resources"
+    real.mkdir(parents=True)
+    root.parent.mkdir()
+    root.symlink_to(real)
+    good = hashlib.sha1(b"good").hexdigest()
+    (real / neos_resources.stored_path(good)).parent.mkdir(parents=True)
+    (real / neos_resources.stored_path(good)).write_bytes(b"good")
+    # the last folder of the secret's stored path is a link out of the set
+    linked = real / neos_resources.stored_path(secret)
+    linked.parent.parent.mkdir(parents=True, exist_ok=True)
+    linked.parent.symlink_to(outside)
+    selection, body, kept, said = select_and_index(root, [(good, "g", "persistent"),
+                                                         (secret, "s", "persistent")])
+    assert kept == [b"good"]
+    assert [e["path"] for e in body["entries"]] == [neos_resources.stored_path(good)]
+    assert body["skipped"] == [neos_resources.stored_path(secret)]
+    assert said == [(neos_resources.stored_path(secret), "reached through a symbolic link")]
+    # a path with '..' given directly (not from a sha1) is not read, and not listed either
+    put, kept = stored_chunks()
+    said = []
+    body = files.index(root, put, include={"../../outside/" + secret},
+                       on_skip=lambda p, why: said.append(p))
+    assert body["entries"] == [] and body["skipped"] == [] and kept == []
+    assert said == ["../../outside/" + secret]

@@ -12,6 +12,7 @@ files:
   var-uploads: null                       # drop a detected set
 skip_table_data: [cache_items]            # always: rows stay behind, the structure is copied
 exclude: [audit_*]                        # extra smart exclusions: copied anyway with --all
+local_hosts: [db]                         # database hosts that are this machine (synco/guard.py)
 ```
 """
 
@@ -30,7 +31,8 @@ from .base import Context, Project
 from .generic import RESERVED, SET_NAME_RE
 
 NAMES = ("synco.yaml", ".synco.yaml")
-KEYS = ("base_url", "database", "exclude", "files", "framework", "skip_table_data", "web_root")
+KEYS = ("base_url", "database", "exclude", "files", "framework", "local_hosts", "skip_table_data",
+        "web_root")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -50,6 +52,7 @@ class Config:
     files: dict[str, FileSpec | None] = field(default_factory=dict)  # None removes a set
     skip_table_data: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    local_hosts: list[str] = field(default_factory=list)  # the project's own database hosts
 
 
 def find(root: Path) -> Path | None:
@@ -85,6 +88,7 @@ def load(root: Path, env: Mapping[str, str]) -> Config | None:
         files=reader.files(data.get("files")),
         skip_table_data=reader.names(data, "skip_table_data"),
         exclude=reader.names(data, "exclude"),
+        local_hosts=reader.names(data, "local_hosts"),
     )
 
 

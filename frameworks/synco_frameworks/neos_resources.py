@@ -10,6 +10,7 @@ from the application's own URL and checks its SHA-256, and it never passes throu
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -25,6 +26,20 @@ THUMBNAIL_ONLY_SHA1_SQL = (
     f"WHERE r.sha1 NOT IN (SELECT o.sha1 FROM {RESOURCE_TABLE} o "
     f"WHERE o.persistence_object_identifier NOT IN (SELECT resource FROM "
     f"{THUMBNAIL_TABLE} WHERE resource IS NOT NULL))")
+SHA1_RE = re.compile(r"[0-9a-f]{40}")
+
+
+def valid_sha1(value: object) -> str | None:
+    """The row's ``sha1`` as 40 lower-case hex digits, or None: a row is data, and a value like
+    ``../../../etc/passwd`` must never become a path the server reads."""
+    sha1 = str(value).strip().lower()
+    return sha1 if SHA1_RE.fullmatch(sha1) else None
+
+
+def plain_filename(value: object) -> str | None:
+    """The row's ``filename`` if it is one name (no folder part), else None."""
+    name = str(value)
+    return None if (not name or name in (".", "..") or "/" in name or "\x00" in name) else name
 
 
 def stored_path(sha1: str) -> str:
@@ -51,24 +66,34 @@ def selector(target: Path | None, public_url: str | None, keep_thumbnails: bool,
                                         f"is published"])
         skip: set[str] = set()
         if not keep_thumbnails and THUMBNAIL_TABLE in tables:
-            skip = {str(row[0]) for row in query(THUMBNAIL_ONLY_SHA1_SQL)}
+            skip = {str(row[0]).strip().lower() for row in query(THUMBNAIL_ONLY_SHA1_SQL)}
         selection = FileSelection(include=set(), public_url=public_url)
-        for sha1, filename, collection in query(RESOURCES_SQL):
-            sha1 = str(sha1).lower()
-            if sha1 in skip or len(sha1) != 40:
+        malformed = 0
+        for raw_sha1, filename, collection in query(RESOURCES_SQL):
+            sha1 = valid_sha1(raw_sha1)
+            if sha1 is None:
+                malformed += 1
+                continue
+            if sha1 in skip:
                 continue
             rel = stored_path(sha1)
             selection.include.add(rel)
+            filename = plain_filename(filename)
+            if filename is None:
+                continue  # published under a name that is not one: not fetched from the site
             if remote_layout and public_url:
                 where = (f"{stored_path(sha1)}/{filename}" if remote_layout == "subdivided"
                          else f"{sha1}/{filename}")
             else:
-                where = published_path(target, sha1, str(filename)) if target and public_url else None
+                where = published_path(target, sha1, filename) if target and public_url else None
             if where and collection == "persistent":
                 selection.public[rel] = quote(where)
         selection.notes.append(
             f"resources: {len(selection.include)} listed, {len(selection.public)} fetched from "
             f"{public_url or 'nowhere (no public URL)'} by the client"
             + (f", {len(skip)} used only by thumbnails left out" if skip else ""))
+        if malformed:
+            selection.notes.append(f"resources: {malformed} rows of {RESOURCE_TABLE} ignored: their "
+                                   f"sha1 is not 40 hex digits")
         return selection
     return select
