@@ -50,7 +50,8 @@ class Loader:
         self.recover()
         with failing(f"cannot inspect {self.url.redacted}"):
             return query(self.conn, "SELECT COUNT(*) FROM information_schema.TABLES "
-                                    "WHERE TABLE_SCHEMA = %s", (self.target,))[0][0]
+                                    "WHERE TABLE_SCHEMA = %s AND TABLE_TYPE <> 'VIEW'",
+                         (self.target,))[0][0]
 
     def begin(self, schema: dict) -> None:
         if schema.get("engine") != "mysql":

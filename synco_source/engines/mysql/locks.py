@@ -69,12 +69,14 @@ def timed_out(conn, databases: list[str], target: str, what: str) -> DatabaseErr
         rows = _sessions(conn)
     except pymysql.err.Error:
         rows = []
+    # idle inside a transaction is what holds a lock for long (an IDE, a forgotten prompt)
     suspects = ([r for r in rows if r[3] in databases and (r[4] != "Sleep" or r[7])]
-                or [r for r in rows if r[7]] or [r for r in rows if r[4] == "Query"])
-    who = describe(suspects[0]) if suspects else "another connection"
-    more = f" (or one of {len(suspects) - 1} more)" if len(suspects) > 1 else ""
-    return DatabaseError(f"{what}: waited {LOCK_WAIT} s for a lock held by {who}{more} on {target!r}",
-                         hint=HINT)
+                or sorted((r for r in rows if r[7]), key=lambda r: (r[4] != "Sleep", -r[5]))
+                or [r for r in rows if r[4] == "Query"])
+    who = " or ".join(describe(r) for r in suspects[:3]) or "another connection"
+    more = f" (or one of {len(suspects) - 3} more)" if len(suspects) > 3 else ""
+    return DatabaseError(f"{what}: waited {LOCK_WAIT} s for a lock on {target!r} held by "
+                         f"{who}{more}", hint=HINT)
 
 
 def run_lock_name(target: str) -> str:
