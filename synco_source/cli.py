@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "key (from 'synco keygen'): the token then holds no key and is useless "
                        "without the matching private key")
     serve.add_argument("--ttl", default="3h", help="remove everything after this long (default 3h)")
-    serve.add_argument("--keep", action="store_true", help="do not remove what was published on exit")
+    serve.add_argument("--keep", action="store_true", help="do not remove what was published on exit "
+                       "(a later run here removes it once --ttl has passed)")
     serve.add_argument("--all", action="store_true", help="publish everything: no smart exclusions "
                        "(e.g. Neos event log and thumbnail rows)")
     serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
@@ -214,6 +215,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         public = host if host not in ("0.0.0.0", "::", "") else socket.gethostname()
         base_url = args.url or f"http://{public}:{port}/"
         private = parent = Path(tempfile.mkdtemp(prefix="synco-source-"))
+    from .session import sweep
+
+    sweep(args.publish_dir, say)  # sessions of earlier runs that were killed or have expired
     stop = StopSignals()
     session = None
     try:
@@ -252,6 +256,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 say("hint: delete that folder by hand; it is removed by the next synco-source run "
                     "here once its time limit has passed")
         elif session is not None:
+            session.mark_kept()
             say(f"kept {session.folder}")
         if private is not None and not args.keep:
             shutil.rmtree(private, ignore_errors=True)

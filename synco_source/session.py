@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -53,6 +55,7 @@ class Session:
         except OSError as exc:
             raise LocalIOError(f"cannot create the session folder in {parent}: {exc.strerror}",
                                hint="choose a folder this user may write to") from None
+        write_marker(folder, self.expires, os.getpid())  # first: a killed run can be swept
         for where in (folder, folder / format.OBJECT_DIR):
             # an empty index page, so a web server with listings on shows nothing here
             (where / "index.html").write_bytes(b"")
@@ -112,6 +115,11 @@ class Session:
             time.sleep(0.1)
         return False
 
+    def mark_kept(self) -> None:
+        """Kept on exit (--keep): no process serves it any more, a later run removes it once its
+        time limit has passed."""
+        write_marker(self.folder, self.expires, 0)
+
     def leftovers(self) -> list[str]:
         """What is still in the session folder (relative paths), after a ``remove`` that failed."""
         if not os.path.lexists(self.folder):
@@ -159,3 +167,125 @@ class ChunkStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# ---------------------------------------------------------------- leftovers of killed runs
+
+# A session folder holds a small plaintext marker, ``.synco-expires``: "<expires> <pid> <host>"
+# (unix time, the serving process or 0 once it has exited with --keep, a short hash of the host
+# name). It says nothing but when the session ends and who serves it, so that a later run can
+# remove the session of a run that was killed (kill -9, power loss) without the key. The built-in
+# server never serves it (only meta and o/<name>), and it is written 0600 so that a web server
+# running as another user cannot serve it from a --publish-dir either.
+MARKER = ".synco-expires"
+PRIVATE_PREFIX = "synco-source-"
+SESSION_DIR_RE = re.compile(r"[0-9a-f]{32}")
+ORPHAN_AGE = 3600  # a private folder with no session in it is removed after this long
+
+
+def host_tag() -> str:
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:12]
+
+
+def write_marker(folder: Path, expires: float, pid: int) -> None:
+    """Write (or rewrite) the session folder's marker, atomically."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(f"{int(expires)} {pid} {host_tag()}\n")
+    os.replace(tmp, folder / MARKER)
+
+
+def read_marker(folder: Path) -> tuple[int, int, str] | None:
+    """(expires, pid, host tag) of a session folder, or None if it has no valid marker."""
+    try:
+        fd = os.open(folder / MARKER, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        text = fh.read(200).decode("ascii", "replace")
+    match = re.fullmatch(r"(\d{1,12}) (\d{1,10}) ([0-9a-f]{12})\n?", text)
+    return (int(match.group(1)), int(match.group(2)), match.group(3)) if match else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
+def stale_reason(folder: Path, now: float | None = None) -> str | None:
+    """Why the session in ``folder`` is a leftover (its time limit passed, or its process on this
+    host is gone), or None: not a session folder, or one still being served."""
+    if not SESSION_DIR_RE.fullmatch(folder.name):
+        return None
+    try:
+        if not (os.path.isdir(folder) and not os.path.islink(folder)
+                and os.path.isdir(folder / format.OBJECT_DIR)):
+            return None
+    except OSError:
+        return None
+    marker = read_marker(folder)
+    if marker is None:
+        return None  # not ours to judge: no marker, no expiry known
+    expires, pid, host = marker
+    now = time.time() if now is None else now
+    if now >= expires:
+        return f"its time limit passed at {time.strftime('%Y-%m-%d %H:%M', time.localtime(expires))}"
+    if pid and host == host_tag() and pid != os.getpid() and not _alive(pid):
+        return f"its process {pid} is gone"
+    return None
+
+
+def _sessions_in(parent: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(parent)
+                if SESSION_DIR_RE.fullmatch(e.name) and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+
+
+def sweep(publish_dir: Path | None, say) -> int:
+    """Remove the sessions of earlier runs that were killed or outlived their time limit: in
+    ``publish_dir`` (the --publish-dir of this run) and in this user's private temporary folders
+    (``synco-source-*`` of listening runs). Says what it removes; returns how many."""
+    removed = 0
+    if publish_dir is not None:
+        for folder in _sessions_in(publish_dir):
+            why = stale_reason(folder)
+            if why and _remove_tree(folder):
+                say(f"removed session {folder.name} of an earlier run from {publish_dir}: {why}")
+                removed += 1
+    temp = Path(tempfile.gettempdir())
+    try:
+        private = [Path(e.path) for e in os.scandir(temp) if e.name.startswith(PRIVATE_PREFIX)
+                   and e.is_dir(follow_symlinks=False) and e.stat(follow_symlinks=False).st_uid
+                   == os.getuid()]
+    except OSError:
+        private = []
+    for folder in private:
+        sessions = _sessions_in(folder)
+        if sessions:
+            reasons = [stale_reason(s) for s in sessions]
+            if not all(reasons):
+                continue
+            why = reasons[0]
+        else:
+            try:
+                if time.time() - folder.stat().st_mtime < ORPHAN_AGE or any(folder.iterdir()):
+                    continue
+            except OSError:
+                continue
+            why = "it holds no session"
+        if _remove_tree(folder):
+            say(f"removed {folder} of an earlier run: {why}")
+            removed += 1
+    return removed
+
+
+def _remove_tree(folder: Path) -> bool:
+    shutil.rmtree(folder, ignore_errors=True)
+    return not os.path.lexists(folder)

@@ -329,3 +329,118 @@ def test_a_symbolic_link_in_the_resource_folder_is_not_followed(tmp_path):
                        on_skip=lambda p, why: said.append(p))
     assert body["entries"] == [] and body["skipped"] == [] and kept == []
     assert said == ["../../outside/" + secret]
+
+
+# ---------------------------------------------------------------- leftovers of killed runs (11.7)
+
+import time  # noqa: E402
+
+from synco_source import session as sessions  # noqa: E402
+
+
+def fake_session(parent: Path, expires: float, pid: int, *, marker: bool = True) -> Path:
+    folder = parent / os.urandom(16).hex()
+    (folder / "o").mkdir(parents=True)
+    (folder / "meta").write_bytes(b"sealed")
+    if marker:
+        sessions.write_marker(folder, expires, pid)
+    return folder
+
+
+def dead_pid() -> int:
+    import subprocess
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+def test_the_sweep_removes_only_sessions_that_expired_or_lost_their_process(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(sessions.tempfile, "tempdir", None)
+    publish = tmp_path / "public"
+    publish.mkdir()
+    now = time.time()
+    expired = fake_session(publish, now - 5, os.getpid())
+    orphaned = fake_session(publish, now + 3600, dead_pid())
+    running = fake_session(publish, now + 3600, os.getpid())
+    kept = fake_session(publish, now + 3600, 0)
+    foreign = fake_session(publish, now - 5, os.getpid(), marker=False)
+    other_host = fake_session(publish, now + 3600, dead_pid())
+    (other_host / sessions.MARKER).write_text(f"{int(now + 3600)} {dead_pid()} {'0' * 12}\n")
+    not_ours = publish / ("e" * 32)
+    not_ours.mkdir()
+    (not_ours / sessions.MARKER).write_text(f"{int(now - 5)} 1 {sessions.host_tag()}\n")  # no o/
+    link = publish / ("f" * 32)
+    link.symlink_to(expired)
+    said = []
+    assert sessions.sweep(publish, said.append) == 2
+    left = {p.name for p in publish.iterdir()}
+    assert left == {running.name, kept.name, foreign.name, other_host.name, not_ours.name, link.name}
+    assert any(expired.name in line and "time limit passed" in line for line in said), said
+    assert any(orphaned.name in line and "is gone" in line for line in said), said
+
+
+def test_a_killed_publish_dir_session_is_removed_by_the_next_run(tmp_path):
+    files_dir = tmp_path / "files"
+    files_dir.mkdir()
+    (files_dir / "a.txt").write_text("a\n")
+    publish = tmp_path / "public"
+    publish.mkdir()
+    args = ["--no-db", "--files", f"f={files_dir}", "--publish-dir", str(publish),
+            "--base-url", "http://x.invalid/"]
+    first = Source(args)
+    first.wait_ready()
+    first.proc.kill()
+    first.stop()
+    (old,) = publish.iterdir()
+    assert (old / "meta").is_file(), "kill -9 leaves the session behind"
+    with Source(args) as second:
+        second.wait_ready()
+        assert not old.exists()
+        assert len(list(publish.iterdir())) == 1
+    assert f"removed session {old.name} of an earlier run" in second.stderr
+    assert "is gone" in second.stderr
+
+
+def test_a_killed_listening_session_is_removed_by_the_next_run(tmp_path, monkeypatch):
+    files_dir = tmp_path / "files"
+    files_dir.mkdir()
+    (files_dir / "a.txt").write_text("a\n")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))  # the private folders of these runs only
+    args = ["--no-db", "--files", f"f={files_dir}", "--listen", "127.0.0.1:0"]
+    first = Source(args)
+    first.wait_ready()
+    first.proc.kill()
+    first.stop()
+    (old,) = tmp.iterdir()
+    assert old.name.startswith("synco-source-")
+    second = Source(args)
+    second.wait_ready()
+    assert not old.exists() and len(list(tmp.iterdir())) == 1
+    second.stop()
+    assert f"removed {old} of an earlier run" in second.stderr
+    assert list(tmp.iterdir()) == []
+
+
+def test_kept_sessions_are_removed_once_expired(tmp_path):
+    files_dir = tmp_path / "files"
+    files_dir.mkdir()
+    (files_dir / "a.txt").write_text("a\n")
+    publish = tmp_path / "public"
+    publish.mkdir()
+    args = ["--no-db", "--files", f"f={files_dir}", "--publish-dir", str(publish),
+            "--base-url", "http://x.invalid/"]
+    with Source([*args, "--keep", "--ttl", "2s"]) as first:
+        first.wait_ready()
+    (kept,) = publish.iterdir()
+    assert sessions.read_marker(kept)[1] == 0
+    with Source(args) as second:  # within its time limit: stays
+        second.wait_ready()
+    assert kept.exists()
+    time.sleep(2.2)
+    with Source(args) as third:
+        third.wait_ready()
+    assert not kept.exists() and "time limit passed" in third.stderr
