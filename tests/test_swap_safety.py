@@ -323,3 +323,72 @@ def test_ctrl_c_after_the_rename_is_ignored_and_the_swap_finishes(pair, monkeypa
     assert fired.is_set()
     assert mysql_fingerprint(dst) == new
     assert mysql_fingerprint(prev_of(dst)) == old
+
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: the renames commit together; what a killed run leaves is its shadow database
+
+PG_CHILD = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from pgfixtures import pg_copy_database
+    from synco_source.dburl import parse
+    pg_copy_database(parse(sys.argv[2]), parse(sys.argv[3]))
+""")
+
+
+def pg_url_text(url) -> str:
+    auth = url.user + (f":{url.password}" if url.password else "")
+    host = url.socket or url.host
+    return f"postgresql://{auth}@{host if not url.socket else 'localhost'}:{url.port}/{url.database}" + \
+        (f"?socket={url.socket}" if url.socket else "")
+
+
+@pytest.fixture
+def pg_pair(pg_db):
+    from pgfixtures import pg_execute, pg_fingerprint
+
+    src, dst = pg_db("new"), pg_db("old")
+    pg_execute(src, "CREATE TABLE a (id int PRIMARY KEY, w int)", "INSERT INTO a VALUES (10, 1)",
+               "CREATE VIEW v AS SELECT w FROM a")
+    pg_execute(dst, "CREATE TABLE a (id int PRIMARY KEY, v text)", "INSERT INTO a VALUES (1, 'old')",
+               "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+               "CREATE TRIGGER t BEFORE INSERT ON a FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()")
+    return src, dst, pg_fingerprint(src), pg_fingerprint(dst)
+
+
+@pytest.mark.parametrize("point,finished", [("pg-prev-dropped", False), ("pg-renamed-uncommitted", False),
+                                            ("pg-renamed", True)])
+def test_pg_download_killed_in_the_swap(pg_pair, point, finished):
+    from pgfixtures import pg_databases, pg_fingerprint
+
+    from synco_source.engines import postgresql
+
+    src, dst, new, old = pg_pair
+    env = dict(os.environ, **{FAULT_ENV: point})
+    run = subprocess.run([sys.executable, "-c", PG_CHILD, str(TESTS), pg_url_text(src), pg_url_text(dst)],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == -signal.SIGKILL, run.stderr
+    notes = postgresql.recover(dst)
+    assert bool(notes) != finished and all("removed" in n for n in notes), notes
+    assert dst.database + "__synco_new" not in pg_databases(dst)
+    if finished:
+        assert pg_fingerprint(dst) == new
+        assert pg_fingerprint(prev_of(dst)) == old
+        assert "restored" in postgresql.restore(dst)
+    assert pg_fingerprint(dst) == old
+
+
+def test_pg_second_run_is_refused(pg_pair, monkeypatch):
+    from synco_source.engines import postgresql
+    from synco_source.engines.postgresql import load as pg_load
+
+    src, dst, new, old = pg_pair
+    monkeypatch.setattr(pg_load, "RUN_LOCK_WAIT", 0.2)
+    first = postgresql.Loader(dst)
+    try:
+        first.recover()
+        with pytest.raises(DatabaseError, match="another synco run"):
+            postgresql.restore(dst)
+    finally:
+        first.close()

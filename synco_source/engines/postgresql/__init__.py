@@ -6,7 +6,7 @@ a psql script.
 """
 
 from .dump import Dumper
-from .load import Loader, restore
+from .load import Loader, recover, restore
 from .script import SqlWriter
 
-__all__ = ["Dumper", "Loader", "SqlWriter", "restore"]
+__all__ = ["Dumper", "Loader", "SqlWriter", "recover", "restore"]

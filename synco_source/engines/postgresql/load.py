@@ -2,7 +2,10 @@
 transaction, keeping the replaced database as ``<db>__synco_prev``.
 
 Sessions connected to the target database are never killed: the swap refuses to run while there
-are any, naming how many and which applications, so nothing changes.
+are any, naming them, so nothing changes. The renames commit together or not at all, so a kill at
+any instant leaves the old database or the new one with the old one kept; what a killed run can
+leave is its shadow database, which the next run (holding the target's run lock, an advisory
+lock) drops and says so.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import time
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
-from ..common import PREV, SHADOW, no_previous_copy, no_sigint
+from ..common import PREV, SHADOW, fault_point, no_previous_copy, no_sigint
 from .lanes import LANES, Lanes
 from .sql import check_name, connect, connect_maintenance, copy_from, failing, qi, ql, query, set_encoding
 
@@ -26,24 +29,57 @@ def exists(conn, name: str) -> bool:
     return bool(query(conn, "SELECT 1 FROM pg_catalog.pg_database WHERE datname = %s", (name,)))
 
 
+# Seconds the swap's renames may wait for a lock before they give up (nothing changes then).
+LOCK_WAIT = 10
+RUN_LOCK_WAIT = 3.0
+
+
+def _session_text(pid, user, addr, app, state) -> str:
+    where = addr or "local socket"
+    return f"pid {pid}: {user}@{where}, {app or 'unnamed application'}, {state or 'connected'}"
+
+
 def refuse_if_in_use(conn, name: str, grace: float = 3.0) -> None:
-    """Fail when other sessions are connected to database ``name`` (they are not disconnected).
-    A session that was just closed (such as our own look at the target a moment ago) stays in
-    pg_stat_activity for a little while, so only sessions still there after ``grace`` count."""
+    """Fail when other sessions are connected to database ``name`` (they are not disconnected),
+    naming them (pid, user, client address, application, state). A session that was just closed
+    (such as our own look at the target a moment ago) stays in pg_stat_activity for a little
+    while, so only sessions still there after ``grace`` count."""
     deadline = time.monotonic() + grace
     while True:
-        rows = query(conn, "SELECT count(*), string_agg(DISTINCT COALESCE(NULLIF(application_name, "
-                           "''), 'unnamed'), ', ') FROM pg_catalog.pg_stat_activity "
-                           "WHERE datname = %s AND pid <> pg_catalog.pg_backend_pid()", (name,))
-        count, apps = rows[0]
-        if not count or time.monotonic() >= deadline:
+        rows = query(conn, "SELECT pid, usename, host(client_addr), application_name, state "
+                           "FROM pg_catalog.pg_stat_activity WHERE datname = %s "
+                           "AND pid <> pg_catalog.pg_backend_pid() ORDER BY backend_start", (name,))
+        if not rows or time.monotonic() >= deadline:
             break
         time.sleep(0.05)
-    if count:
-        raise DatabaseError(f"database {name!r} is in use by {count} other session(s) ({apps}); "
+    if rows:
+        named = "; ".join(_session_text(*r) for r in rows[:3]) + ("; …" if len(rows) > 3 else "")
+        raise DatabaseError(f"database {name!r} is in use by {len(rows)} other session(s) ({named}); "
                             "synco does not disconnect them; nothing was changed",
                             hint="stop the application and close other connections (psql, IDE) to it, "
                                  "then run again")
+
+
+def take_run_lock(conn, target: str) -> None:
+    """One synco run per target: a session advisory lock on the maintenance connection (gone with
+    the connection, also when the client was killed). Its holder may drop an earlier run's shadow."""
+    deadline = time.monotonic() + RUN_LOCK_WAIT
+    with failing(f"cannot take the lock of {target!r}"):
+        while not query(conn, "SELECT pg_catalog.pg_try_advisory_lock(pg_catalog.hashtextextended(%s, 0))",
+                        (f"synco:{target}",))[0][0]:
+            if time.monotonic() >= deadline:
+                raise DatabaseError(f"another synco run is importing into or restoring {target!r}; "
+                                    "nothing was changed",
+                                    hint="wait for it to finish, or stop it, and run again")
+            time.sleep(0.1)
+
+
+def drop_stale(conn, shadow: str) -> list[str]:
+    """Drop the shadow database a killed run left (the caller holds the run lock); what was done."""
+    if not exists(conn, shadow):
+        return []
+    drop(conn, shadow, force=True)
+    return [f"removed {shadow!r}, left by an earlier run that was stopped before its swap"]
 
 
 def rename(conn, old: str, new: str) -> None:
@@ -69,8 +105,19 @@ class Loader:
         self.schema: dict | None = None
         self._copy_sql: dict[str, str] = {}
         self._lanes: Lanes | None = None
+        self.notes: list[str] | None = None
+
+    def recover(self) -> list[str]:
+        """Take the target's run lock and drop an earlier, killed run's shadow database; what was
+        done, one line each (also in ``notes``). describe_target() and begin() run it first."""
+        if self.notes is None:
+            take_run_lock(self.admin, self.target)
+            with failing(f"cannot inspect {self.url.redacted}"):
+                self.notes = drop_stale(self.admin, self.shadow)
+        return self.notes
 
     def describe_target(self) -> int:
+        self.recover()
         with failing(f"cannot inspect {self.url.redacted}"):
             if not exists(self.admin, self.target):
                 return 0
@@ -87,6 +134,7 @@ class Loader:
         if schema.get("engine") != "postgresql":
             raise DatabaseError(f"cannot load a {schema.get('engine')!r} dump into PostgreSQL",
                                 hint="download into a database of the same kind as the source")
+        self.recover()
         self.schema = schema
         with failing(f"cannot inspect {self.url.redacted}"):
             refuse_if_in_use(self.admin, self.target)
@@ -136,14 +184,23 @@ class Loader:
         self._run(schema["post"])
         self.conn.close()
         self.conn = None
+        with failing(f"cannot swap {self.shadow!r} in as {self.target!r}; nothing was changed"):
+            refuse_if_in_use(self.admin, self.target)
+            refuse_if_in_use(self.admin, self.prev, grace=0)
+        # Ctrl-C is honoured until here; the rest takes well under a second, and its only point
+        # of no return is the commit of the renames (a kill before it changes nothing but the
+        # old previous copy, already dropped)
         with no_sigint():
             with failing(f"cannot swap {self.shadow!r} in as {self.target!r}; nothing was changed"):
-                refuse_if_in_use(self.admin, self.target)
                 drop(self.admin, self.prev)
+                fault_point("pg-prev-dropped")
                 with self.admin.transaction():
+                    self.admin.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT)}s'")
                     if exists(self.admin, self.target):
                         rename(self.admin, self.target, self.prev)
                     rename(self.admin, self.shadow, self.target)
+                    fault_point("pg-renamed-uncommitted")
+                fault_point("pg-renamed")
         self.close()
 
     def abort(self) -> None:
@@ -171,20 +228,31 @@ def restore(url: DatabaseUrl) -> str:
     prev, tmp = check_name(target + PREV), check_name(target + SHADOW)
     conn = connect_maintenance(url)
     try:
+        take_run_lock(conn, target)
         with failing(f"cannot inspect {url.redacted}"):
+            notes = drop_stale(conn, tmp)
             if not exists(conn, prev):
                 raise no_previous_copy(target, prev)
             refuse_if_in_use(conn, target)
             refuse_if_in_use(conn, prev)
-        drop(conn, tmp)
         with no_sigint(), failing(f"cannot swap {prev!r} back in as {target!r}; nothing was changed"):
             with conn.transaction():
+                conn.execute(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT)}s'")
                 if exists(conn, target):
                     rename(conn, target, tmp)
                     rename(conn, prev, target)
                     rename(conn, tmp, prev)
                 else:
                     rename(conn, prev, target)
-        return f"restored the previous copy of {target!r}; the replaced one is now {prev!r}"
+        return "; ".join(notes + [f"restored the previous copy of {target!r}; the replaced one is now {prev!r}"])
     finally:
         conn.close()
+
+
+def recover(url: DatabaseUrl) -> list[str]:
+    """Drop an earlier, killed run's shadow database now; what was done, one line each."""
+    loader = Loader(url)
+    try:
+        return loader.recover()
+    finally:
+        loader.close()
