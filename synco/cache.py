@@ -98,7 +98,7 @@ class ChunkCache:
         self.partial_dir = self.root / "partial"
         self.max_size = max_size
         self.warn = warn
-        self.writable = True
+        self.writable = max_size != 0  # a size of 0: read what is there, keep nothing new
         self.lock = threading.Lock()
         self.written = 0
         self.since_evict = 0
@@ -141,11 +141,12 @@ class ChunkCache:
     def has(self, sha256: str) -> bool:
         """Whether an entry exists (not checked yet); marks it recently used, so an eviction
         during this pull takes other entries first."""
+        path = self.path(sha256)
         try:
-            os.utime(self.path(sha256))
+            os.utime(path)
             return True
         except OSError:
-            return False
+            return path.exists()  # a read-only cache: present, only not marked
 
     def get(self, sha256: str, size: int) -> bytes | None:
         """The chunk's plaintext, checked; None on a miss, a vanished or a wrong entry (which is

@@ -172,6 +172,14 @@ def test_default_size_fits_three_copies_of_the_largest_database(tmp_path):
     assert parse_size("2.5GiB") == int(2.5 * (1 << 30)) and parse_size("0") == 0
 
 
+def test_a_size_of_zero_keeps_nothing_new(tmp_path):
+    ChunkCache(tmp_path).put(sha(b"old"), b"old")
+    cache = ChunkCache(tmp_path, max_size=0)
+    cache.put(sha(b"new"), b"new")
+    assert cache.partial("ab" * 32, "cd" * 16) is None
+    assert cache.get(sha(b"new"), 3) is None and cache.get(sha(b"old"), 3) == b"old"
+
+
 def test_size_from_environment_and_config(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.delenv("SYNCO_CACHE_SIZE", raising=False)
