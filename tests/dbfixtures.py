@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 import pymysql
 import pytest
@@ -24,7 +25,7 @@ from synco_source.dburl import DatabaseUrl, parse
 
 __all__ = ["mysql_server", "mysql_db", "sakila_db", "chinook_db", "testdata_dir", "mysql_connect",
            "load_sql", "mysql_fingerprint", "dump_chunks", "copy_database", "mysql_client",
-           "sql_script", "mysql_execute"]
+           "sql_script", "mysql_execute", "url_text"]
 
 DEFAULT_SOCKET = "/run/mysqld/mysqld.sock"
 _DEFINER = re.compile(r" DEFINER=\S+@\S+")
@@ -46,6 +47,25 @@ def _server_url() -> DatabaseUrl:
     if os.path.exists(DEFAULT_SOCKET):
         return parse(f"mysql://root@localhost/?socket={DEFAULT_SOCKET}")
     return parse("mysql://root@127.0.0.1:3306/")
+
+
+def url_text(url: DatabaseUrl, database: str | None = None, *, user: str | None = None,
+             password: str | None = None) -> str:
+    """A fixture's server or database URL written out for the programs (``--db-url``,
+    ``SYNCO_DB_URL``): the server of ``SYNCO_TEST_*_URL``, TCP or socket, optionally another
+    database, user or password. Tests use it instead of hard-coding 127.0.0.1 and a port."""
+    user = url.user if user is None else user
+    password = url.password if password is None else password
+    who = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    name = quote(url.database if database is None else database, safe="")
+    params = dict(url.params)
+    if url.socket:
+        params["socket"] = url.socket
+        where = "localhost"
+    else:
+        where = f"[{url.host}]:{url.port}" if ":" in url.host else f"{url.host}:{url.port}"
+    query = ("?" + "&".join(f"{k}={quote(v, safe='/')}" for k, v in params.items())) if params else ""
+    return f"{url.engine}://{who}@{where}/{name}{query}"
 
 
 def mysql_connect(url: DatabaseUrl, database: str | None = None, **kwargs) -> pymysql.Connection:

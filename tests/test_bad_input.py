@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from dbfixtures import mysql_fingerprint
+from dbfixtures import mysql_fingerprint, url_text
 from e2e import databases, make_files, make_local, one_error_line, tree
 from sourceproc import Source, StaticServer, env_with, synco
 from synco_source.format import SessionCrypto, Token
@@ -25,7 +25,7 @@ FAST = {"SYNCO_HTTP_RETRIES": "1", "SYNCO_HTTP_BACKOFF": "0.05"}
 
 
 def url_of(db) -> str:
-    return f"mysql://root@127.0.0.1:3306/{db.database}"
+    return url_text(db)
 
 
 @contextmanager
@@ -200,7 +200,7 @@ def test_local_database_refuses_login(shop, local, tmp_path):
     dst, folder, unchanged = local
     with published(shop, tmp_path) as (source, _):
         result = synco("download", source.token, "--yes", "--db-url",
-                       f"mysql://nobody_synco:wrong@127.0.0.1:3306/{dst.database}")
+                       url_text(dst, user="nobody_synco", password="wrong"))
     assert result.code == 8 and "denied" in one_error_line(result.stderr).lower()
     unchanged()
 
@@ -212,10 +212,10 @@ def test_local_database_unreachable(shop, tmp_path):
     one_error_line(result.stderr)
 
 
-def test_source_database_fails_and_the_client_says_why(local, tmp_path):
+def test_source_database_fails_and_the_client_says_why(local, mysql_server, tmp_path):
     dst, folder, unchanged = local
     with Source(["--listen", "127.0.0.1:0"],
-                db_url="mysql://nobody_synco:wrong@127.0.0.1:3306/shop") as source:
+                db_url=url_text(mysql_server, "shop", user="nobody_synco", password="wrong")) as source:
         source.wait_ready()
         result = download(source.token, dst, folder)
         code = source.stop()

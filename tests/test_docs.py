@@ -30,14 +30,19 @@ def test_every_client_command_and_option_is_documented():
     assert {"download", "restore", "version"} <= set(commands)
     for command in commands:
         assert f"synco {command}" in README or command == "version", command
-        for option in re.findall(r"(--[a-z][a-z-]+)", help_of(command)):
+        options = re.findall(r"(--[a-z][a-z-]+)", help_of(command))
+        assert "--help" in options, f"synco {command} --help lists no options"
+        for option in options:
             assert option in README or option == "--help", f"synco {command} {option}"
 
 
 def test_every_source_option_is_documented():
     run = subprocess.run([sys.executable, "-m", "synco_source.cli", "serve", "--help"],
                          capture_output=True, text=True)
-    for option in set(re.findall(r"(--[a-z][a-z-]+)", run.stdout)) - {"--help"}:
+    assert run.returncode == 0, run.stderr
+    options = set(re.findall(r"(--[a-z][a-z-]+)", run.stdout)) - {"--help"}
+    assert "--db-url" in options, f"synco-source serve --help lists no --db-url: {run.stdout}"
+    for option in options:
         assert option in README, f"synco-source serve {option}"
 
 

@@ -4,7 +4,7 @@ another, a real MariaDB on both ends."""
 from __future__ import annotations
 
 
-from dbfixtures import load_sql, mysql_fingerprint
+from dbfixtures import load_sql, mysql_fingerprint, url_text
 from e2e import MARKER, databases, make_files, make_local, tree
 from sourceproc import Source, StaticServer, synco
 
@@ -55,7 +55,7 @@ def test_published_bytes_hold_no_plaintext_and_no_key(shop, tmp_path):
 
 
 def shop_url(url) -> str:
-    return f"mysql://root@127.0.0.1:3306/{url.database}"
+    return url_text(url)
 
 
 def test_second_download_fetches_only_changed_files(shop, mysql_db, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dbfixtures import url_text
 from pgfixtures import pg_databases, pg_execute, pg_fingerprint, psql_load
 from sourceproc import Source, StaticServer, synco
 from synco_source.format import SessionCrypto, Token
@@ -10,7 +11,7 @@ MARKER = "PG-PLAINTEXT-MARKER-51c2"
 
 
 def url_of(db) -> str:
-    return f"postgresql://postgres@127.0.0.1:5432/{db.database}"
+    return url_text(db)
 
 
 def test_pagila_round_trip_and_restore(pagila_pg, pg_db, pg_server):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbfixtures import mysql_execute, mysql_fingerprint
+from dbfixtures import mysql_execute, mysql_fingerprint, url_text
 from e2e import make_local, one_error_line
 from sourceproc import Source, synco
 from synco import guard
@@ -14,15 +14,6 @@ from synco.ui import UI
 from synco_source import engines
 from synco_source.dburl import parse
 from synco_source.errors import UsageError
-
-
-def url_text(db, user: str = "", password: str = "") -> str:
-    """``db`` (a fixture's URL: TCP or socket) as a URL string, optionally as another user."""
-    who = user or db.user
-    if password:
-        who += f":{password}"
-    where = f"localhost/{db.database}?socket={db.socket}" if db.socket else f"{db.host}:{db.port}/{db.database}"
-    return f"{db.engine}://{who}@{where}"
 
 
 @pytest.mark.parametrize("url", [
@@ -119,13 +110,13 @@ def password_user(mysql_server, mysql_db):
 def test_password_prompt_keeps_the_password_out_of_argv(shop, password_user, tmp_path):
     dst, user, password = password_user
     with Source(["--listen", "127.0.0.1:0"], db_url=url_text(shop)) as source:
-        without = synco("download", source.token, "--yes", "--db-url", url_text(dst, user), cwd=tmp_path)
+        without = synco("download", source.token, "--yes", "--db-url", url_text(dst, user=user), cwd=tmp_path)
         assert without.code == 8, without.stderr
-        result = synco("download", source.token, "--yes", "--db-url", url_text(dst, user),
+        result = synco("download", source.token, "--yes", "--db-url", url_text(dst, user=user),
                        "--password-prompt", cwd=tmp_path, stdin=password + "\n")
         assert result.code == 0, result.stderr
         assert "warning" not in result.stderr
-        shown = synco("download", source.token, "--yes", "--db-url", url_text(dst, user, password),
+        shown = synco("download", source.token, "--yes", "--db-url", url_text(dst, user=user, password=password),
                       cwd=tmp_path)
     assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
     assert shown.code == 0, shown.stderr

@@ -100,12 +100,14 @@ def test_commit_keeps_previous_and_restore_swaps_back(mysql_db, chinook_db):
     as __synco_prev with all its objects; restore() swaps them back, twice."""
     target = mysql_db("target")
     load_sql(target, FIXTURE)
+    execute(target, f"ALTER DATABASE `{target.database}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
     old = mysql_fingerprint(target)
     new = mysql_fingerprint(chinook_db)
+    assert old["database"] != new["database"], "the two differ in charset, so the swap must move it"
     copy_database(chinook_db, target)
     prev = target.with_database(target.database + "__synco_prev")
     assert mysql_fingerprint(target)["tables"] == new["tables"]
-    assert mysql_fingerprint(target) == {**new, "database": mysql_fingerprint(target)["database"]}
+    assert mysql_fingerprint(target) == new, "tables, objects and the database's charset"
     assert mysql_fingerprint(prev) == old
     assert target.database + "__synco_new" not in databases(target)
     message = restore(target)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from dbfixtures import mysql_fingerprint
+from dbfixtures import mysql_fingerprint, url_text
 from e2e import tree, make_files
 from sourceproc import Source, synco
 
@@ -23,10 +23,10 @@ def test_source_runs_without_client_packages(shop, mysql_db, tmp_path):
     dst = mysql_db("dst", create=False)
     python = [sys.executable, "-c", BLOCK]
     with Source(["--files", f"f={files}", "--listen", "127.0.0.1:0"],
-                db_url=f"mysql://root@127.0.0.1:3306/{shop.database}",
+                db_url=url_text(shop),
                 python=python) as src:
         result = synco("download", src.token, "--yes", "--files-dir", f"f={tmp_path / 'out'}",
-                       db_url=f"mysql://root@127.0.0.1:3306/{dst.database}")
+                       db_url=url_text(dst))
         assert result.code == 0, result.stderr
     assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
     assert tree(tmp_path / "out") == tree(files)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from dbfixtures import url_text
 from sourceproc import Source
 
 
@@ -56,7 +57,7 @@ def test_stop_during_the_dump_removes_everything(big_db, tmp_path, sig):
     publish = tmp_path / "public"
     publish.mkdir()
     source = Source(["--publish-dir", str(publish), "--base-url", "http://x.invalid/"],
-                    db_url=f"mysql://root@127.0.0.1:3306/{big_db.database}")
+                    db_url=url_text(big_db))
     meta = wait_for_a_chunk(source, publish)
     assert meta["state"] == "dumping", meta
     code = source.stop(sig)
@@ -72,7 +73,7 @@ def test_stop_while_serving_removes_everything(shop, tmp_path, sig):
     publish = tmp_path / "public"
     publish.mkdir()
     source = Source(["--publish-dir", str(publish), "--base-url", "http://x.invalid/"],
-                    db_url=f"mysql://root@127.0.0.1:3306/{shop.database}")
+                    db_url=url_text(shop))
     source.wait_ready()
     assert [p.name for p in publish.iterdir()], "the session folder exists while it runs"
     code = source.stop(sig)
@@ -86,7 +87,7 @@ def test_a_signal_ignored_at_start_stays_ignored(shop, tmp_path):
     """Started under nohup (SIGHUP ignored): a hang-up does not stop it; SIGTERM still does."""
     import time
 
-    source = Source(["--listen", "127.0.0.1:0"], db_url=f"mysql://root@127.0.0.1:3306/{shop.database}",
+    source = Source(["--listen", "127.0.0.1:0"], db_url=url_text(shop),
                     ignore=(signal.SIGHUP,))
     source.wait_ready()
     source.proc.send_signal(signal.SIGHUP)
@@ -100,7 +101,7 @@ def test_keep_leaves_the_session(shop, tmp_path):
     publish = tmp_path / "public"
     publish.mkdir()
     source = Source(["--publish-dir", str(publish), "--base-url", "http://x.invalid/", "--keep"],
-                    db_url=f"mysql://root@127.0.0.1:3306/{shop.database}")
+                    db_url=url_text(shop))
     source.wait_ready()
     source.stop()
     (folder,) = publish.iterdir()
@@ -133,7 +134,7 @@ def test_a_second_signal_does_not_stop_the_cleanup(shop, tmp_path):
     publish = tmp_path / "public"
     publish.mkdir()
     source = Source(["--publish-dir", str(publish), "--base-url", "http://x.invalid/"],
-                    db_url=f"mysql://root@127.0.0.1:3306/{shop.database}")
+                    db_url=url_text(shop))
     source.wait_ready()
     for sig in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
         source.proc.send_signal(sig)
@@ -152,7 +153,7 @@ def test_publish_dir_without_a_known_url_asks_on_a_terminal(shop, tmp_path):
     publish.mkdir()
     master, slave = pty.openpty()
     proc = subprocess.Popen([sys.executable, "-m", "synco_source.cli", "serve", "--publish-dir",
-                             str(publish), "--db-url", f"mysql://root@127.0.0.1:3306/{shop.database}"],
+                             str(publish), "--db-url", url_text(shop)],
                             stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=tmp_path)
     os.close(slave)
