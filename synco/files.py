@@ -53,6 +53,9 @@ PATH_MAX = 4096  # bytes in a whole path (Linux)
 MODE_MASK = 0o777  # permission bits only: no setuid, setgid or sticky bit from a server
 YOUNG = 60.0  # seconds: a staging folder without a lock file this young may be just being made
 
+UNSAFE_HINT = ("synco writes no such path (see docs/files.md); nothing was changed locally: "
+               "rename the file on the server, or leave the set out with --only")
+
 _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 _PATH = getattr(os, "O_PATH", 0)
@@ -82,7 +85,8 @@ def safe_relpath(text: object) -> PurePosixPath:
             elif any(len(part) > NAME_MAX for part in raw.split(b"/")):
                 problem = f"has a name longer than {NAME_MAX} bytes"
     if problem:
-        raise IntegrityError(f"manifest lists an unsafe path {_short(text)} (it {problem})")
+        raise IntegrityError(f"manifest lists an unsafe path {_short(text)} (it {problem})",
+                             hint=UNSAFE_HINT)
     return PurePosixPath(text)
 
 
@@ -128,13 +132,13 @@ def check_paths(name: str, entries: list[dict], root: Path) -> list[PurePosixPat
     seen: set[str] = set()
     for text in texts:
         if text in seen:
-            raise IntegrityError(f"manifest of {name!r} lists {_short(text)} twice")
+            raise IntegrityError(f"manifest of {name!r} lists {_short(text)} twice", hint=UNSAFE_HINT)
         seen.add(text)
     for path in paths:
         for parent in path.parents:
             if parent.as_posix() in seen:
                 raise IntegrityError(f"manifest of {name!r} lists {_short(parent.as_posix())} both "
-                                     f"as a file and as the folder of {_short(path.as_posix())}")
+                                     f"as a file and as the folder of {_short(path.as_posix())}", hint=UNSAFE_HINT)
     folded: dict[str, str] = {}
     clashes = []
     for text in texts:
