@@ -144,8 +144,6 @@ def test_no_symbolic_link_is_followed_inside_the_session_folder(folder_server, t
 def test_a_download_succeeds_while_200_idle_connections_are_open(folder_server):
     """Idle connections cost a socket each, not a thread: the number of threads stays bounded
     and a real request is answered at once."""
-    from synco_source import http
-
     server, folder, url = folder_server
     port = server.server_address[1]
     before = threading.active_count()
@@ -156,7 +154,7 @@ def test_a_download_succeeds_while_200_idle_connections_are_open(folder_server):
         status, body = fetch(url + "o/" + NAME)
         assert status == 200 and body == (folder / "o" / NAME).read_bytes()
         assert time.monotonic() - started < 5
-        assert threading.active_count() - before <= http.WORKERS + 2
+        assert threading.active_count() - before <= 2  # not one thread per connection
         # half-sent requests too: each may hold a worker only until its head deadline
         for sock in idle[:50]:
             sock.sendall(b"GET /")
