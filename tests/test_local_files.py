@@ -20,7 +20,7 @@ from synco.download import Download, DownloadOptions
 from synco.state import FileHashes
 from synco.ui import UI
 from synco_source import format
-from synco_source.errors import IntegrityError, LocalIOError, SessionNotFound
+from synco_source.errors import IntegrityError, LocalIOError, SessionNotFound, UnsupportedFormat
 
 MTIME = 1_500_000_000_000_000_000
 
@@ -120,12 +120,21 @@ DEEP = "/".join(["d" * 200] * 21)  # each part fine, the whole path over 4096 by
 
 @pytest.mark.parametrize("path", [
     "/etc/passwd", "../escape", "a/../../escape", "a/..", "./a", "a/./b", "a//b", "a/", "",
-    "a\0b", "a\\..\\..\\escape", "C:\\escape", LONG, f"a/{LONG}", DEEP, 7, None,
+    "a\0b", "a\\..\\..\\escape", "C:\\escape", LONG, f"a/{LONG}", DEEP,
 ])
 def test_unsafe_paths_are_refused_before_anything_is_written(places, tmp_path, path):
     target, outside = places
     before = snapshot(tmp_path)
     with pytest.raises(IntegrityError, match="unsafe path|not a string"):
+        pull([entry("ok.txt"), entry(path)], target)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("path", [7, None, ["a"]])
+def test_a_path_that_is_no_string_is_refused(places, tmp_path, path):
+    target, _ = places
+    before = snapshot(tmp_path)
+    with pytest.raises((IntegrityError, UnsupportedFormat)):
         pull([entry("ok.txt"), entry(path)], target)
     assert snapshot(tmp_path) == before
 
