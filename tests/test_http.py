@@ -248,3 +248,53 @@ def test_listening_on_every_interface_is_said_on_start(tmp_path):
     with Source(["--no-db", "--files", f"f={tmp_path}", "--listen", "127.0.0.1:0"]) as source:
         source.wait_ready()
     assert "every network interface" not in source.stderr
+
+
+def test_a_half_sent_head_is_dropped_after_the_head_timeout(monkeypatch, tmp_path):
+    """A client that starts a request and stalls (slowloris) holds no worker, and is closed."""
+    from synco_source import http
+
+    monkeypatch.setattr(http, "HEAD_TIMEOUT", 1.0)
+    server = SessionServer(("127.0.0.1", 0), tmp_path, SID)
+    server.start()
+    try:
+        sock = socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10)
+        sock.sendall(b"GET /" + SID.encode())
+        started = time.monotonic()
+        assert sock.recv(10) == b""
+        assert 0.9 < time.monotonic() - started < 5
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_requests_beyond_the_workers_and_the_queue_get_503(monkeypatch, folder_server):
+    """With every worker held by a reader that does not read and the queue full, a further
+    request is answered 503 at once (the client retries it), not left hanging."""
+    from synco_source import http
+
+    monkeypatch.setattr(http, "WORKERS", 2)
+    monkeypatch.setattr(http, "WAITING", 1)
+    _, folder, _ = folder_server
+    server = SessionServer(("127.0.0.1", 0), folder, SID)
+    server.start()
+    port = server.server_address[1]
+    request = f"GET /{SID}/o/{NAME} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    stalled = []
+    try:
+        for _ in range(3):  # two workers stuck sending 5 MB nobody reads, one request waiting
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(request)
+            stalled.append(sock)
+            time.sleep(0.3)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as late:
+            late.sendall(request)
+            assert late.recv(100).startswith(b"HTTP/1.1 503 ")
+        assert server.refused == 1
+    finally:
+        for sock in stalled:
+            sock.close()
+        server.shutdown()
+        server.server_close()
