@@ -295,6 +295,30 @@ def test_get_from_an_offset_with_and_without_range_support():
         assert served == ["bytes=1000-"]
 
 
+def test_a_transfer_broken_midway_continues_with_range():
+    data = os.urandom(300_000)
+    asked = []
+
+    class Broken(httpx.SyncByteStream):
+        def __iter__(self):
+            yield data[:100_000]
+            raise httpx.ReadError("connection reset")
+
+    def handler(request):
+        rng = request.headers.get("range")
+        asked.append(rng)
+        if rng is None:
+            return httpx.Response(200, headers={"content-length": str(len(data))}, stream=Broken())
+        start = int(rng[6:-1])
+        return httpx.Response(206, content=data[start:],
+                              headers={"content-range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+    kept = []
+    with Remote(BASE, transport=httpx.MockTransport(handler), backoff=0) as remote:
+        assert remote.get("o/x", sink=kept.append) == data
+    assert asked == [None, "bytes=100000-"]
+    assert b"".join(kept) == data
+
+
 # ---------------------------------------------------------------- pulls with the cache
 
 def test_a_damaged_entry_is_fetched_again_and_the_import_is_right(session, shop, mysql_db, tmp_path):
