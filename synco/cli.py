@@ -210,6 +210,82 @@ def download(
 
 
 @app.command()
+def pull(
+    remote: Optional[str] = typer.Argument(None, help="ssh://[user@]host[:port]/path, "
+                                           "kubectl://NAMESPACE/POD/path, docker://CONTAINER/path, "
+                                           "a remote named in synco.yaml (default: its only one), "
+                                           "or the folder with --exec."),
+    container: Optional[str] = typer.Option(None, "--container", "-c",
+                                            help="kubectl: the pod's container."),
+    context: Optional[str] = typer.Option(None, "--context", help="kubectl: the context to use."),
+    exec_prefix: Optional[str] = typer.Option(None, "--exec", metavar="'COMMAND'",
+                                              help="Run synco-source through this command, e.g. "
+                                              "'ssh host sudo -u www-data'; REMOTE is then the folder."),
+    source_binary: Optional[Path] = typer.Option(None, "--source-binary", metavar="FILE",
+                                                 help="The synco-source binary to upload when the "
+                                                 "remote has none (default: $SYNCO_SOURCE_BINARY, "
+                                                 "the cache, else the release)."),
+    all_data: bool = typer.Option(False, "--all", help="No smart exclusions on the server "
+                                  "(as synco-source serve --all)."),
+    db_url: Optional[str] = typer.Option(None, "--db-url", help="Local database URL "
+                                         "(default: $SYNCO_DB_URL)."),
+    password_prompt: bool = typer.Option(False, "--password-prompt", help="Ask for the local "
+                                         "database's password (keeps it out of ps and the history)."),
+    allow_remote_target: bool = typer.Option(False, "--allow-remote-target", help="Replace a "
+                                             "database on a host that is not this machine."),
+    files_dir: list[str] = typer.Option([], "--files-dir", metavar="NAME=PATH",
+                                        help="Local folder for file set NAME (repeatable)."),
+    only: list[str] = typer.Option([], "--only", help="Sync only 'db', 'files' or a file set name "
+                                   "(repeatable)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o",
+                                          help="Write the database as a SQL file instead of importing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Replace a non-empty database without asking."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
+    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
+    cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
+) -> None:
+    """Run synco-source on a server over ssh, kubectl or docker and import here, in one command."""
+    from .download import DownloadOptions
+    from .pull import PullOptions, pull as run_pull
+
+    ui = UI(assume_yes=yes, quiet=quiet)
+    with edge(ui):
+        project = _local_project(db_url, files_dir, need_db=output is None)
+        if project.framework != "generic":
+            ui.info(f"local {project.framework} project in {project.root}")
+        _local_password(project, db_url, password_prompt, ui)
+        opts = PullOptions(
+            target=remote, container=container, context=context, exec_prefix=exec_prefix,
+            source_binary=source_binary, all_data=all_data, root=Path.cwd(),
+            download=DownloadOptions(db_url=project.database, file_dirs=project.file_sets,
+                                     only=only, output=output,
+                                     allow_remote_target=allow_remote_target,
+                                     local_hosts=guard.project_hosts(project.root),
+                                     **cache_options(no_cache, cache_size)))
+        summary = run_pull(opts, ui)
+        if summary.tables:
+            ui.info(f"database {summary.database}: {summary.tables} tables, {summary.rows} rows"
+                    + (f"; previous kept as {summary.previous}" if summary.previous else ""))
+        if summary.files_written or summary.files_present:
+            ui.info(f"files: {summary.files_written} written, {summary.files_present} already "
+                    f"up to date")
+        ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB pulled")
+        if summary.tables and output is None:
+            _after_import(project, ui)
+
+
+@app.command()
+def remotes() -> None:
+    """List the remotes named in synco.yaml (for 'synco pull NAME')."""
+    from .pull import describe_remotes
+
+    ui = UI()
+    with edge(ui):
+        for line in describe_remotes(Path.cwd()):
+            typer.echo(line)
+
+
+@app.command()
 def detect(
     db_url: Optional[str] = typer.Option(None, "--db-url", help="Local database URL, overriding "
                                          "what is detected."),

@@ -1,6 +1,7 @@
 from dbfixtures import *  # noqa
 from e2e import shop  # noqa
 from pgfixtures import *  # noqa
+from binaries import built  # noqa
 
 import pytest  # noqa: E402
 

@@ -40,16 +40,8 @@ def need(condition: bool, what: str) -> None:
         pytest.skip(f"needs {what}")
 
 
-@pytest.fixture(scope="session")
-def built() -> Path:
-    import shutil
-
-    need(shutil.which("musl-gcc") is not None, "musl-gcc for the launcher (apt-get install musl-tools)")
-    need(Path("/usr/include/lzma.h").is_file(), "liblzma's headers (apt-get install liblzma-dev)")
-    run = subprocess.run([str(REPO / "build" / "build.sh")], capture_output=True, text=True,
-                         timeout=900)
-    assert run.returncode == 0, f"build/build.sh failed:\n{run.stdout}\n{run.stderr}"
-    return DIST
+# the session fixture ``built`` (build/build.sh, once per test run) is in binaries.py, registered
+# in conftest.py: test_pull.py uploads the same binary
 
 
 def test_build_outputs_and_checksums(built):

@@ -13,6 +13,9 @@ files:
 skip_table_data: [cache_items]            # always: rows stay behind, the structure is copied
 exclude: [audit_*]                        # extra smart exclusions: copied anyway with --all
 local_hosts: [db]                         # database hosts that are this machine (synco/guard.py)
+remotes:                                  # for 'synco pull NAME' (the client only)
+  production: {url: ssh://deploy@shop.example.com/var/www/shop}
+  k8s: {url: kubectl://shop-prod/deploy:shop, path: /app, container: php, context: prod}
 ```
 """
 
@@ -31,8 +34,9 @@ from .base import Context, Project
 from .generic import RESERVED, SET_NAME_RE
 
 NAMES = ("synco.yaml", ".synco.yaml")
-KEYS = ("base_url", "database", "exclude", "files", "framework", "local_hosts", "skip_table_data",
-        "web_root")
+KEYS = ("base_url", "database", "exclude", "files", "framework", "local_hosts", "remotes",
+        "skip_table_data", "web_root")
+REMOTE_KEYS = ("url", "path", "container", "context", "exec")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -40,6 +44,19 @@ ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 class FileSpec:
     path: str | None  # None: keep the detected folder
     public: bool | None  # None: keep the detected flag (False for a new set)
+
+
+@dataclass
+class RemoteSpec:
+    """A remote of ``synco pull``: a URL (ssh://, kubectl://, docker://) or an ``exec`` prefix;
+    ``path`` adds or replaces the URL's folder."""
+
+    name: str
+    url: str | None = None
+    path: str | None = None
+    container: str | None = None
+    context: str | None = None
+    exec: str | None = None
 
 
 @dataclass
@@ -53,6 +70,7 @@ class Config:
     skip_table_data: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     local_hosts: list[str] = field(default_factory=list)  # the project's own database hosts
+    remotes: dict[str, RemoteSpec] = field(default_factory=dict)
 
 
 def find(root: Path) -> Path | None:
@@ -89,6 +107,7 @@ def load(root: Path, env: Mapping[str, str]) -> Config | None:
         skip_table_data=reader.names(data, "skip_table_data"),
         exclude=reader.names(data, "exclude"),
         local_hosts=reader.names(data, "local_hosts"),
+        remotes=reader.remotes(data.get("remotes")),
     )
 
 
@@ -135,6 +154,30 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.fail(key, "must be a list of table names", f"write {key}: [table_a, table_b]")
         return list(value)
+
+    def remotes(self, value: object) -> dict[str, RemoteSpec]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail("remotes", "must be a mapping of remote names",
+                            "write remotes: {production: {url: ssh://user@host/path}}")
+        found = {}
+        for name, spec in value.items():
+            key = f"remotes.{name}"
+            if not SET_NAME_RE.match(str(name)) or "://" in str(name):
+                raise self.fail(key, "is not a valid remote name", "use letters, digits, '.', '_' or '-'")
+            if isinstance(spec, str):
+                spec = {"url": spec}
+            if not isinstance(spec, dict) or set(spec) - set(REMOTE_KEYS):
+                raise self.fail(key, "must be a URL or a mapping of " + ", ".join(REMOTE_KEYS),
+                                f"write {name}: {{url: ssh://user@host/path}}")
+            fields = {k: self.string(spec, k, f"{key}.{k}") for k in REMOTE_KEYS}
+            if not fields["url"] and not fields["exec"]:
+                raise self.fail(key, "has no url (or exec)", f"write {name}: {{url: ssh://user@host/path}}")
+            if fields["exec"] and not fields["path"]:
+                raise self.fail(key, "exec needs a path", f"write {name}: {{exec: ..., path: /var/www/app}}")
+            found[str(name)] = RemoteSpec(name=str(name), **fields)
+        return found
 
     def files(self, value: object) -> dict[str, FileSpec | None]:
         if value is None:
