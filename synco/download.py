@@ -271,7 +271,7 @@ class Download:
     def manifest(self, entry: dict) -> dict:
         blob = self._object(entry["manifest"], f"manifest of {entry['name']!r}",
                             limit=MANIFEST_LIMIT)
-        return self.sc.open_manifest(entry["manifest"], blob, entry["name"])
+        return self.sc.open_manifest(entry["manifest"], blob, entry["name"], entry["kind"])
 
     def _announce(self, database: dict | None, plans: list[files.FileSetPlan]) -> None:
         """Say how much the cache already has: "1,012 of 1,065 chunks cached, 21 MB to fetch of

@@ -1,4 +1,5 @@
-"""THE wire format (docs/FORMAT.md, version 1): token, object names, meta and manifests.
+"""THE wire format (docs/FORMAT.md, version 2): token, recipient keys, object names, the capped
+decompression, and the strict reader of meta and manifests.
 
 Both programs read and write the format only through this module and ``crypto``.
 """
@@ -10,6 +11,7 @@ import binascii
 import hashlib
 import json
 import re
+import time
 from dataclasses import dataclass
 
 import zstandard
@@ -151,10 +153,47 @@ def compress(body: bytes) -> bytes:
 
 
 def decompress(data: bytes, limit: int, what: str) -> bytes:
+    """The one Zstandard frame in ``data``, never more than ``limit`` bytes of output
+    (docs/FORMAT.md §3.4). The frame must declare its content size, no more than ``limit``, so
+    a bomb is refused from its header alone; it is then streamed into a buffer of exactly that
+    size (the output cannot grow past it, whatever the frame holds), and must fill it and end
+    there, with nothing after it."""
     try:
-        return zstandard.ZstdDecompressor().decompress(data, max_output_size=limit)
+        declared = zstandard.get_frame_parameters(data).content_size
+    except zstandard.ZstdError:
+        raise IntegrityError(f"{what} is not a Zstandard frame") from None
+    if declared == zstandard.CONTENTSIZE_UNKNOWN:
+        raise IntegrityError(f"{what} does not declare its decompressed size")
+    if declared > limit:
+        raise IntegrityError(f"{what} declares {declared} bytes decompressed, over its limit "
+                             f"of {limit}")
+    out = bytearray(declared)
+    view = memoryview(out)
+    got = 0
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(data, read_size=1 << 20,
+                                                        read_across_frames=False) as reader:
+            while got < declared:
+                count = reader.readinto(view[got:])
+                if not count:
+                    break
+                got += count
+            more = reader.read(1)
     except zstandard.ZstdError as exc:
         raise IntegrityError(f"{what} does not decompress: {exc}") from None
+    if got != declared:
+        raise IntegrityError(f"{what} is a truncated Zstandard frame")
+    if more:
+        raise IntegrityError(f"{what} decompresses to more than the {declared} bytes it declares")
+    return bytes(out)
+
+
+def open_object(key: bytes, session_id: bytes, role: int, name: str, blob: bytes, limit: int,
+                what: str = "object") -> bytes:
+    """Open one sealed object and undo its compression, never inflating past ``limit`` bytes:
+    its plaintext (FORMAT.md §3)."""
+    compression, body = crypto.open_(key, session_id, role, name, blob, what)
+    return decompress(body, limit, what) if compression == crypto.COMPRESS_ZSTD else body
 
 
 def object_path(name: str) -> str:
@@ -190,9 +229,7 @@ class SessionCrypto:
 
     def open_chunk(self, name: str, blob: bytes, size: int, digest: str) -> bytes:
         what = f"chunk {name[:12]}"
-        compression, body = crypto.open_(self.key, self.session_id, crypto.ROLE_CHUNK, name,
-                                         blob, what)
-        plain = decompress(body, size, what) if compression == crypto.COMPRESS_ZSTD else body
+        plain = open_object(self.key, self.session_id, crypto.ROLE_CHUNK, name, blob, size, what)
         if len(plain) != size or hashlib.sha256(plain).hexdigest() != digest:
             raise IntegrityError(f"{what} does not match its manifest entry")
         return plain
@@ -203,12 +240,12 @@ class SessionCrypto:
                            crypto.COMPRESS_ZSTD)
 
     def open_json(self, role: int, name: str, blob: bytes, what: str) -> dict:
-        compression, body = crypto.open_(self.key, self.session_id, role, name, blob, what)
-        if compression == crypto.COMPRESS_ZSTD:
-            body = decompress(body, MAX_JSON_SIZE, what)
+        body = open_object(self.key, self.session_id, role, name, blob, MAX_JSON_SIZE, what)
+        if len(body) > MAX_JSON_SIZE:
+            raise IntegrityError(f"{what} is over the limit of {MAX_JSON_SIZE} bytes")
         try:
             doc = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise IntegrityError(f"{what} is not valid JSON") from None
         if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
             raise UnsupportedFormat(f"{what} has format {doc.get('format') if isinstance(doc, dict) else '?'}"
@@ -227,20 +264,190 @@ class SessionCrypto:
         name = self.manifest_name(set_name)
         return name, self.seal_json(crypto.ROLE_MANIFEST, name, manifest)
 
-    def open_manifest(self, name: str, blob: bytes, set_name: str) -> dict:
+    def open_manifest(self, name: str, blob: bytes, set_name: str,
+                      kind: str | None = None) -> dict:
         doc = self.open_json(crypto.ROLE_MANIFEST, name, blob, f"manifest of {set_name!r}")
-        if doc.get("name") != set_name:
-            raise IntegrityError(f"manifest of {set_name!r} names another set ({doc.get('name')!r})")
+        check_manifest(doc, set_name, kind)
         return doc
 
 
+# ---------------------------------------------------------------- the strict reader
+#
+# One reader for the meta and the manifests, used by both programs: every key known, every
+# required key present, every value of its type and in its range, so that an authentic but
+# unexpected document (another version's, a buggy or hostile key holder's) ends as one line
+# (UnsupportedFormat for a key or value this version does not know, IntegrityError for a shape no
+# writer of this version makes), never as a KeyError deep
+# in the client. Engine schemas are checked by their engine's loader; here they must be objects.
+
+MAX_INT = (1 << 63) - 1
+MAX_CHUNK_SIZE = MAX_JSON_SIZE   # a chunk's plaintext: at most 1 GiB (a huge row may pass 4 MiB)
+MAX_NAME = 1024
+HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
+ENGINES = ("mysql", "postgresql")
+KINDS = ("database", "files")
+
+
+class _Bad(Exception):
+    """A value that no writer of this version makes (IntegrityError); ``unknown`` marks a key
+    this version does not know, which a newer writer might (UnsupportedFormat)."""
+
+    def __init__(self, where: str, problem: str, unknown: bool = False) -> None:
+        super().__init__(f"{where} {problem}")
+        self.unknown = unknown
+
+
+def _integer(lo: int = 0, hi: int = MAX_INT):
+    def check(value, where: str) -> None:
+        if type(value) is not int:
+            raise _Bad(where, f"is {type(value).__name__}, not an integer")
+        if not lo <= value <= hi:
+            raise _Bad(where, f"is {value}, out of {lo}..{hi}")
+    return check
+
+
+def _string(pattern: re.Pattern | None = None, *, max_len: int = MAX_NAME, empty: bool = True):
+    def check(value, where: str) -> None:
+        if not isinstance(value, str):
+            raise _Bad(where, f"is {type(value).__name__}, not a string")
+        if len(value) > max_len or (not empty and not value):
+            raise _Bad(where, f"has {len(value)} characters")
+        if pattern is not None and not pattern.match(value):
+            raise _Bad(where, f"is {value[:80]!r}, not of the form {pattern.pattern}")
+    return check
+
+
+def _one_of(*values):
+    def check(value, where: str) -> None:
+        if not isinstance(value, str):
+            raise _Bad(where, f"is {type(value).__name__}, not a string")
+        if value not in values:
+            raise _Bad(where, f"is {value[:40]!r}, not one of {', '.join(values)}", unknown=True)
+    return check
+
+
+def _true(value, where: str) -> None:
+    if value is not True:
+        raise _Bad(where, f"is {value!r}, not true")
+
+
+def _array(item):
+    def check(value, where: str) -> None:
+        if not isinstance(value, list):
+            raise _Bad(where, f"is {type(value).__name__}, not an array")
+        for number, element in enumerate(value):
+            item(element, f"{where}[{number}]")
+    return check
+
+
+def _object(required: dict, optional: dict | None = None):
+    optional = optional or {}
+
+    def check(value, where: str) -> None:
+        if not isinstance(value, dict):
+            raise _Bad(where, f"is {type(value).__name__}, not an object")
+        for key in required:
+            if key not in value:
+                raise _Bad(f"{where}.{key}", "is missing")
+        for key in value:
+            if key not in required and key not in optional:
+                raise _Bad(f"{where}.{str(key)[:40]}", "is an unknown key (written by a newer "
+                           "synco?)", unknown=True)
+        for key, item in required.items():
+            item(value[key], f"{where}.{key}")
+        for key, item in optional.items():
+            if key in value:
+                item(value[key], f"{where}.{key}")
+    return check
+
+
+def _any_object(value, where: str) -> None:
+    if not isinstance(value, dict):
+        raise _Bad(where, f"is {type(value).__name__}, not an object")
+
+
+def _scalars(value, where: str) -> None:
+    """An informative object (the meta's progress): any keys, values plain scalars."""
+    _any_object(value, where)
+    for key, item in value.items():
+        if not isinstance(item, (str, int, float, bool)) and item is not None:
+            raise _Bad(f"{where}.{key}", f"is {type(item).__name__}, not a plain value")
+
+
+HEX64 = _string(NAME_RE)
+_CHUNK = {"id": HEX64, "sha256": HEX64, "size": _integer(0, MAX_CHUNK_SIZE)}
+_SET = _object({"name": _string(empty=False), "kind": _one_of(*KINDS), "manifest": HEX64,
+                "size": _integer()})
+_META = _object({"format": _integer(), "session": _string(HEX32_RE), "seq": _integer(),
+                 "state": _one_of(*STATES), "created": _integer(), "expires": _integer(),
+                 "synco": _string()},
+                {"message": _string(max_len=1 << 16), "progress": _scalars,
+                 "sets": _array(_SET)})
+_HEAD = {"format": _integer(), "name": _string(empty=False), "kind": _one_of(*KINDS)}
+_TABLE = _object({"name": _string(empty=False), "rows": _integer(),
+                  "chunks": _array(_object({**_CHUNK, "rows": _integer()}))},
+                 {"skipped": _true})
+_DATABASE = _object({**_HEAD, "engine": _one_of(*ENGINES), "database": _string(),
+                     "schema": _any_object, "tables": _array(_TABLE)})
+_ENTRY = _object({"path": _string(max_len=1 << 16), "size": _integer(),  # synco/files.py
+                  # checks the path itself: relative, no empty, '.' or '..' part, not too long
+                  "mtime_ns": _integer(-MAX_INT), "mode": _integer(0, 0o7777),
+                  "sha256": HEX64},
+                 {"chunks": _array(_object(_CHUNK)), "url": _string(max_len=8192, empty=False)})
+_FILES = _object({**_HEAD, "root": _string(), "entries": _array(_ENTRY),
+                  "skipped": _array(_string(max_len=4096)), "size": _integer()},
+                 {"public_url": _string(re.compile(r"^https?://[^/\s]+/(\S*/)?$"),
+                                        max_len=8192)})
+
+
+def _strict(check, doc, what: str) -> None:
+    try:
+        check(doc, what)
+    except _Bad as exc:
+        if exc.unknown:
+            raise UnsupportedFormat(str(exc)) from None
+        raise IntegrityError(f"malformed {exc}") from None
+
+
 def check_meta(meta: dict, session_id: bytes) -> None:
-    if meta.get("session") != session_id.hex():
+    """The meta of docs/FORMAT.md §5, strictly; the session id must be ours."""
+    _strict(_META, meta, "meta")
+    if meta["session"] != session_id.hex():
         raise IntegrityError("meta belongs to another session")
-    if meta.get("state") not in STATES:
-        raise UnsupportedFormat(f"unknown session state {meta.get('state')!r}")
-    if not isinstance(meta.get("seq"), int):
-        raise IntegrityError("meta has no sequence number")
-    for entry in meta.get("sets", []):
-        if not NAME_RE.match(str(entry.get("manifest", ""))):
-            raise IntegrityError(f"meta lists a bad manifest name for set {entry.get('name')!r}")
+    if meta["state"] == "ready" and "sets" not in meta:
+        raise IntegrityError("malformed meta: a ready session lists no sets")
+    names = [entry["name"] for entry in meta.get("sets", [])]
+    if len(set(names)) != len(names):
+        raise IntegrityError("malformed meta: it lists a set twice")
+
+
+def check_manifest(doc: dict, set_name: str, kind: str | None = None) -> None:
+    """A manifest of docs/FORMAT.md §6, strictly: of the set (and kind) the meta said."""
+    what = f"manifest of {set_name!r}"
+    if not isinstance(doc, dict) or doc.get("kind") not in KINDS:
+        _strict(_object(_HEAD), doc, what)
+    _strict(_DATABASE if doc["kind"] == "database" else _FILES, doc, what)
+    if doc["name"] != set_name:
+        raise IntegrityError(f"{what} names another set ({doc['name'][:80]!r})")
+    if kind is not None and doc["kind"] != kind:
+        raise IntegrityError(f"{what} is of kind {doc['kind']}, the meta says {kind}")
+    if doc["kind"] == "files":
+        for number, entry in enumerate(doc["entries"]):
+            where = f"{what}: entries[{number}]"
+            if ("chunks" in entry) == ("url" in entry):
+                raise IntegrityError(f"malformed {where}: needs exactly one of chunks and url")
+            if "chunks" in entry and sum(c["size"] for c in entry["chunks"]) != entry["size"]:
+                raise IntegrityError(f"malformed {where}: its chunks do not add up to its size")
+            if "url" in entry and "public_url" not in doc:
+                raise IntegrityError(f"malformed {where}: a url, but the manifest has no public_url")
+    else:
+        for number, table in enumerate(doc["tables"]):
+            if table.get("skipped") and table["chunks"]:
+                raise IntegrityError(f"malformed {what}: tables[{number}] is skipped but has chunks")
+
+
+def expired(meta: dict, now: float | None = None, skew: float = 300.0) -> bool:
+    """Whether a meta is past its ``expires`` (allowing ``skew`` seconds of clock difference
+    between the two machines): the source removes such a session, so a meta that still says
+    otherwise is a replayed or cached old one."""
+    return (time.time() if now is None else now) > meta["expires"] + skew

@@ -9,6 +9,7 @@ import hmac
 from pathlib import Path
 
 import pytest
+import zstandard
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -50,27 +51,61 @@ VECTOR_FILES = sorted(p for p in VECTORS.glob("*.txt")
 KEY_FILES = sorted(VECTORS.glob("key_*.txt"))
 
 
+def spec_decompress(frame: bytes, limit: int) -> bytes:
+    """FORMAT.md §3.4: one Zstandard frame (RFC 8878) that declares its content size, at most
+    ``limit``, decompressed to exactly that size with nothing after it. The header is read here
+    by hand, so the cap is checked without trusting the library's reading of it."""
+    assert frame[:4] == b"\x28\xb5\x2f\xfd", "not a Zstandard frame"
+    descriptor = frame[4]
+    fcs_flag, single, dict_flag = descriptor >> 6, descriptor >> 5 & 1, descriptor & 3
+    at = 5 + (0 if single else 1) + (0, 1, 2, 4)[dict_flag]
+    width = (1 if single else 0, 2, 4, 8)[fcs_flag]
+    assert width, "the frame does not declare its content size"
+    declared = int.from_bytes(frame[at:at + width], "little") + (256 if width == 2 else 0)
+    assert declared <= limit, f"declares {declared} bytes, over the cap of {limit}"
+    inflater = zstandard.ZstdDecompressor().decompressobj()
+    out = b""
+    for i in range(0, len(frame), 4096):  # small steps, so a lying frame stops near the cap
+        out += inflater.decompress(frame[i:i + 4096])
+        assert len(out) <= declared, "more than declared"
+    assert inflater.eof and not inflater.unused_data and len(out) == declared
+    return out
+
+
+def spec_plaintext(fields: dict, blob: bytes) -> bytes:
+    key, sid = bytes.fromhex(fields["key"]), bytes.fromhex(fields["session"])
+    body = spec_open(key, sid, int(fields["role"]), fields["name"], blob)
+    limit = int(fields.get("limit", 1 << 30))
+    return spec_decompress(body, limit) if blob[7] == 1 else body
+
+
 @pytest.mark.parametrize("path", VECTOR_FILES, ids=lambda p: p.stem)
 def test_vector(path: Path) -> None:
     fields, blob = load(path)
     key, sid = bytes.fromhex(fields["key"]), bytes.fromhex(fields["session"])
     role, name = int(fields["role"]), fields["name"]
+    limit = int(fields.get("limit", format.MAX_JSON_SIZE))
     if fields["expect"] == "ok":
         body = bytes.fromhex(fields["body"])
         assert crypto.open_(key, sid, role, name, blob)[1] == body
         assert spec_open(key, sid, role, name, blob) == body
         salt = blob[8:24]
         assert crypto.seal(key, sid, role, name, body, blob[7], salt=salt) == blob
+        plain = format.open_object(key, sid, role, name, blob, limit)
+        assert spec_plaintext(fields, blob) == plain
+        assert plain == (zstandard.ZstdDecompressor().decompress(body) if blob[7] else body)
     else:
         with pytest.raises(EXPECT[fields["expect"]]):
-            crypto.open_(key, sid, role, name, blob)
-        with pytest.raises((AssertionError, InvalidTag)):
-            spec_open(key, sid, role, name, blob)
+            format.open_object(key, sid, role, name, blob, limit)
+        with pytest.raises((AssertionError, InvalidTag, zstandard.ZstdError)):
+            spec_plaintext(fields, blob)
 
 
 def test_enough_vectors() -> None:
     kinds = [load(p)[0]["expect"] for p in VECTOR_FILES]
-    assert kinds.count("ok") >= 5 and kinds.count("integrity") >= 8
+    assert kinds.count("ok") >= 5 and kinds.count("integrity") >= 14
+    bombs = [p for p in VECTOR_FILES if p.stem.startswith("bad_bomb")]
+    assert len(bombs) >= 4
 
 
 def test_token_vector() -> None:

@@ -7,8 +7,11 @@ Each vector is a text file: `key: value` header lines, a blank line, then the ob
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
+
+import zstandard
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
@@ -22,9 +25,11 @@ NAME = "6c" * 32
 
 
 def write(name: str, blob: bytes, *, expect: str, role: int, obj: str, body: bytes | None,
-          comment: str) -> None:
+          comment: str, limit: int | None = None) -> None:
     lines = [f"expect: {expect}", f"comment: {comment}", f"key: {KEY.hex()}", f"session: {SID.hex()}",
              f"role: {role}", f"name: {obj}"]
+    if limit is not None:
+        lines.append(f"limit: {limit}")
     if body is not None:
         if len(body) > 64 and len(set(body)) == 1:
             lines.append(f"body-repeat: {body[:1].hex()} {len(body)}")
@@ -83,7 +88,48 @@ def main() -> None:
     token = format.Token(url="https://shop.example/synco/" + SID.hex() + "/", session_id=SID, key=KEY)
     (HERE / "token.txt").write_text(
         f"key: {KEY.hex()}\nsession: {SID.hex()}\nurl: {token.url}\n\n{token.encode()}\n")
+    bombs(seal)
     recipients()
+
+
+def zeros_frame(size: int, *, declare: bool = True) -> bytes:
+    """A Zstandard frame of ``size`` zero bytes, made in pieces (1 GiB never sits in memory)."""
+    out = io.BytesIO()
+    compressor = zstandard.ZstdCompressor(level=1, write_content_size=declare)
+    with compressor.stream_writer(out, size=size if declare else -1, closefd=False) as writer:
+        piece = bytes(min(size, 16 << 20))
+        left = size
+        while left:
+            writer.write(piece[:left])
+            left -= min(left, len(piece))
+    return out.getvalue()
+
+
+def bombs(seal) -> None:
+    """Decompression bombs (FORMAT.md §3.4): authentic objects that inflate past their cap."""
+    cap = 1000  # the size the manifest gives for the chunk
+    declared = zeros_frame(64 << 20)
+    write("bad_bomb_declared", seal(declared, comp=1), expect="integrity", role=3, obj=NAME,
+          body=None, limit=cap, comment="a chunk listed with 1000 bytes whose frame declares "
+          "and holds 64 MiB")
+    lying = bytearray(declared)
+    assert lying[4] >> 6 == 2 and not lying[4] & 0x20  # 4-byte content size after the window byte
+    lying[6:10] = (100).to_bytes(4, "little")
+    write("bad_bomb_lying", seal(bytes(lying), comp=1), expect="integrity", role=3, obj=NAME,
+          body=None, limit=cap, comment="a frame that declares 100 bytes (within the cap) but "
+          "holds 64 MiB")
+    write("bad_bomb_undeclared", seal(zeros_frame(64 << 20, declare=False), comp=1),
+          expect="integrity", role=3, obj=NAME, body=None, limit=cap,
+          comment="a frame of 64 MiB that does not declare its size")
+    write("bad_bomb_meta", seal(zeros_frame((1 << 30) + 1), role=crypto.ROLE_META, name="meta",
+                                comp=1),
+          expect="integrity", role=1, obj="meta", body=None, limit=1 << 30,
+          comment="a meta whose frame declares and holds 1 GiB + 1 byte, over the 1 GiB cap")
+    frame = format.compress(b"INSERT INTO `t` (`a`) VALUES (1);\n" * 50)
+    write("bad_zstd_trailing", seal(frame + b"\x00" * 4, comp=1), expect="integrity", role=3,
+          obj=NAME, body=None, limit=1 << 20, comment="four bytes after the Zstandard frame")
+    write("bad_zstd_truncated", seal(frame[:-4], comp=1), expect="integrity", role=3,
+          obj=NAME, body=None, limit=1 << 20, comment="a Zstandard frame cut short")
 
 
 RECIPIENT = bytes(range(0x60, 0x80))     # the recipient's X25519 private key
