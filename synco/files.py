@@ -109,10 +109,12 @@ def fold(path: str) -> str:
 
 
 def folds_names(folder: Path) -> bool:
-    """Whether the file system of ``folder`` (or of its nearest existing parent) treats names that
-    differ only by case or Unicode normalization as one: a probe file answers."""
-    while not folder.is_dir() and folder.parent != folder:
-        folder = folder.parent
+    """Whether the file system of ``folder`` treats names that differ only by case or Unicode
+    normalization as one: a probe file answers (the folder is made first if need be)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # probe inside the target, never beside it
+    except OSError:
+        return True  # cannot tell: assume the careful answer
     stem = f".synco-probe-{os.getpid()}-{os.urandom(4).hex()}-"
     made, other = folder / (stem + "Ae\u0301"), folder / (stem + "a\u00e9")
     try:
