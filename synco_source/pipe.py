@@ -27,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
+from .http import open_inside
+
 PROTOCOL = "synco-pipe"
 VERSIONS = (1,)
 MAX_FRAME = 1 << 20        # largest body of any frame, in bytes
@@ -202,26 +204,27 @@ class PipeServer:
                 self.in_flight -= 1
 
     def _serve(self, rid: int, path: str, offset: int) -> None:
-        if not PATH_RE.match(path):
+        """The same paths and the same opening rule as the HTTP server (no symbolic link
+        followed), read piece by piece: an object costs one frame of memory at a time."""
+        opened = open_inside(self.folder, path) if PATH_RE.match(path) else None
+        if opened is None:
             return self._send(rid, NOT_FOUND)
+        fd, size = opened
         try:
-            with open(self.folder / path, "rb") as fh:
-                data = fh.read()
-        except OSError:
-            return self._send(rid, NOT_FOUND)
-        if offset > len(data):
-            return self._send(rid, ERROR, f"offset {offset} is past the end of {path} "
-                              f"({len(data)} bytes)".encode())
-        view = memoryview(data)
-        step = MAX_FRAME - 1
-        position = offset
-        while True:
-            piece = view[position:position + step]
-            position += len(piece)
-            last = position >= len(data)
-            self._send(rid, DATA, bytes([LAST if last else 0]) + piece)
-            if last:
-                return
+            if offset > size:
+                return self._send(rid, ERROR, f"offset {offset} is past the end of {path} "
+                                  f"({size} bytes)".encode())
+            step = MAX_FRAME - 1
+            position = offset
+            while True:
+                piece = os.pread(fd, min(step, size - position), position)
+                position += len(piece)
+                last = position >= size or not piece
+                self._send(rid, DATA, bytes([LAST if last else 0]) + piece)
+                if last:
+                    return
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         self.ended.set()

@@ -95,6 +95,9 @@ def test_parallel_requests_ranges_and_not_found(tmp_path):
             source.get(f"o/{big}", len(expected[big]) + 1)
         with pytest.raises(SessionNotFound):
             source.get("o/" + "0" * 64)
+        (folder / "o" / ("1" * 64)).symlink_to(folder / "o" / big)
+        with pytest.raises(SessionNotFound):
+            source.get("o/" + "1" * 64)  # the HTTP server's rule: no symbolic link followed
         manifest = meta["sets"][0]["manifest"]
         assert sc.open_manifest(manifest, source.get(f"o/{manifest}"), "f")["kind"] == "files"
     assert source.proc.returncode == 0
