@@ -191,6 +191,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.stdio:
         if args.publish_dir:
             raise UsageError("--stdio and --publish-dir exclude each other")
+        if os.isatty(1):
+            raise UsageError("--stdio speaks a binary protocol on stdout, not to a terminal",
+                             hint="it is what 'synco pull' runs; to serve by hand, leave it out")
         from . import pipe as pipes
 
         # from here on, stdin and stdout carry only frames

@@ -5,6 +5,8 @@ frames; a child that dies or speaks something else ends in one clear error."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -161,6 +163,34 @@ def test_a_hello_of_another_version_is_refused_with_one_line(tmp_path):
     errors = [line for line in lines if "error:" in line]
     assert code == 2 and len(errors) == 1, lines
     assert list(raw.tmp.iterdir()) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stop_signal_cleans_up(tmp_path, signum):
+    raw = Raw(tmp_path)
+    raw.send(proto.encode_frame(0, proto.HELLO, proto.hello_body()))
+    raw.send(proto.encode_frame(1, proto.GET, proto.encode_get("meta", 0)))
+    assert proto.read_frame(raw.proc.stdout)[:2] == (1, proto.DATA)
+    raw.proc.send_signal(signum)
+    code, lines = raw.finish()
+    assert code == (130 if signum == signal.SIGINT else 0), lines
+    assert "synco-source: removed everything published" in lines
+    assert list(raw.tmp.iterdir()) == []
+
+
+def test_stdio_refuses_a_terminal(tmp_path):
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        run = subprocess.run(SERVE + ["--no-db", "--files", f"f={tmp_path}"], stdout=slave,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                             env=pipe_env(tmp_path / "tmp"), timeout=60)
+    finally:
+        os.close(slave)
+        os.close(master)
+    errors = [line for line in run.stderr.splitlines() if "error:" in line]
+    assert run.returncode == 2 and len(errors) == 1 and "not to a terminal" in errors[0]
 
 
 def test_end_of_input_before_the_hello_cleans_up(tmp_path):

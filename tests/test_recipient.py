@@ -17,6 +17,7 @@ from synco.pipe import PipeSource, open_session
 from synco.ui import UI
 from synco_source import crypto, format
 from synco_source.errors import IntegrityError, UnsupportedFormat, UsageError
+from test_source_deps import BLOCK
 
 
 @pytest.fixture
@@ -108,7 +109,8 @@ def test_a_bad_recipient_is_refused_in_one_line(tmp_path):
 def test_pipe_with_an_ephemeral_recipient(tmp_path):
     files = make_files(tmp_path / "files")
     identity = Identity.generate()
-    argv = [sys.executable, "-m", "synco_source.cli", "serve", "--stdio", "--no-db",
+    # the server side as it must run on a server: without the client's packages
+    argv = [sys.executable, "-c", BLOCK, "serve", "--stdio", "--no-db",
             "--files", f"f={files}", "--recipient", identity.public_text]
     source = PipeSource(argv, env=env_with(PYTHONPATH=str(REPO)), on_stderr=None)
     assert "key" not in source.hello
