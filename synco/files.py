@@ -63,6 +63,10 @@ _PATH = getattr(os, "O_PATH", 0)
 
 def safe_relpath(text: object) -> PurePosixPath:
     """A manifest path that can only name something below the target folder."""
+    return PurePosixPath(_checked(text))
+
+
+def _checked(text: object) -> str:
     if not isinstance(text, str):
         raise IntegrityError(f"manifest lists a path that is not a string: {text!r}")
     problem = ""
@@ -87,7 +91,7 @@ def safe_relpath(text: object) -> PurePosixPath:
     if problem:
         raise IntegrityError(f"manifest lists an unsafe path {_short(text)} (it {problem})",
                              hint=UNSAFE_HINT)
-    return PurePosixPath(text)
+    return text
 
 
 def _short(text: str) -> str:
@@ -127,20 +131,21 @@ def folds_names(folder: Path) -> bool:
         os.unlink(made)
 
 
-def check_paths(name: str, entries: list[dict], root: Path) -> list[PurePosixPath]:
+def check_paths(name: str, entries: list[dict], root: Path) -> list[str]:
     """Every path of the set, checked alone and against each other (see the module docstring)."""
-    paths = [safe_relpath(e.get("path") if isinstance(e, dict) else None) for e in entries]
-    texts = [p.as_posix() for p in paths]
+    texts = [_checked(e.get("path") if isinstance(e, dict) else None) for e in entries]
     seen: set[str] = set()
     for text in texts:
         if text in seen:
             raise IntegrityError(f"manifest of {name!r} lists {_short(text)} twice", hint=UNSAFE_HINT)
         seen.add(text)
-    for path in paths:
-        for parent in path.parents:
-            if parent.as_posix() in seen:
-                raise IntegrityError(f"manifest of {name!r} lists {_short(parent.as_posix())} both "
-                                     f"as a file and as the folder of {_short(path.as_posix())}", hint=UNSAFE_HINT)
+    for text in texts:
+        cut = text.rfind("/")
+        while cut > 0:
+            if text[:cut] in seen:
+                raise IntegrityError(f"manifest of {name!r} lists {_short(text[:cut])} both as a "
+                                     f"file and as the folder of {_short(text)}", hint=UNSAFE_HINT)
+            cut = text.rfind("/", 0, cut)
     folded: dict[str, str] = {}
     clashes = []
     for text in texts:
@@ -154,7 +159,7 @@ def check_paths(name: str, entries: list[dict], root: Path) -> list[PurePosixPat
                              f"on this file system (it ignores case or Unicode normalization)",
                              hint="rename one of them on the server, or download into a "
                                   "case-sensitive file system")
-    return paths
+    return texts
 
 
 class Tree:
@@ -197,36 +202,36 @@ class Tree:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def parent(self, rel: PurePosixPath) -> tuple[int | None, str]:
+    def parent(self, rel: str) -> tuple[int | None, str]:
         """(descriptor of the folder of ``rel`` or None when it does not exist, last name)."""
-        folder = rel.parent.as_posix()
-        if folder == ".":
-            return self.root_fd, rel.name
+        folder, _, leaf = rel.rpartition("/")
+        if not folder:
+            return self.root_fd, leaf
         if folder in self.fds:
             self.fds.move_to_end(folder)
-            return self.fds[folder], rel.name
+            return self.fds[folder], leaf
         fd = self.root_fd
-        done = PurePosixPath()
-        for part in rel.parent.parts:
+        done = ""
+        for part in folder.split("/"):
             if fd is None:
-                return None, rel.name
-            done = done / part
+                return None, leaf
+            done = f"{done}/{part}" if done else part
             fd = self._open_dir(fd, part, done)
             if fd is None:
-                return None, rel.name
-            if done.as_posix() in self.fds:
+                return None, leaf
+            if done in self.fds:
                 os.close(fd)
-                fd = self.fds[done.as_posix()]
+                fd = self.fds[done]
             else:
-                self._keep(done.as_posix(), fd)
-        return fd, rel.name
+                self._keep(done, fd)
+        return fd, leaf
 
     def _keep(self, key: str, fd: int) -> None:
         self.fds[key] = fd
         while len(self.fds) > self.KEEP:
             os.close(self.fds.popitem(last=False)[1])
 
-    def _open_dir(self, dir_fd: int, part: str, done: PurePosixPath) -> int | None:
+    def _open_dir(self, dir_fd: int, part: str, done: str) -> int | None:
         shown = self.root / done
         for _ in range(2):
             try:
@@ -309,7 +314,7 @@ def plan(name: str, manifest: dict, root: Path, hashes: FileHashes | None = None
     return result
 
 
-def _same_content(tree: Tree, rel: PurePosixPath, entry: dict, result: FileSetPlan) -> bool:
+def _same_content(tree: Tree, rel: str, entry: dict, result: FileSetPlan) -> bool:
     dir_fd, leaf = tree.parent(rel)
     if dir_fd is None:
         return False
@@ -323,19 +328,19 @@ def _same_content(tree: Tree, rel: PurePosixPath, entry: dict, result: FileSetPl
         raise LocalIOError(f"{tree.root / rel} is a folder locally but a file on the server",
                            hint="move it away, then run again")
     if stat.S_ISLNK(st.st_mode):
-        result.links.append(rel.as_posix())
+        result.links.append(rel)
         return False
     if not stat.S_ISREG(st.st_mode) or st.st_size != entry["size"]:
         return False
     hashes = result.hashes
-    known = hashes.lookup(rel.as_posix(), st) if hashes is not None else None
+    known = hashes.lookup(rel, st) if hashes is not None else None
     if known is None:
         try:
             known = _hash(dir_fd, leaf, st)
         except OSError:
             return False
         if known is not None and hashes is not None:
-            hashes.record(rel.as_posix(), st, known)
+            hashes.record(rel, st, known)
     return known == entry["sha256"]
 
 
@@ -491,18 +496,18 @@ class Staging:
         with Tree(root, create=True) as tree:
             try:
                 for name, entry in self.staged:
-                    rel = PurePosixPath(entry["path"])
+                    rel = entry["path"]
                     dir_fd, leaf = tree.parent(rel)
                     os.rename(name, leaf, src_dir_fd=self.fd, dst_dir_fd=dir_fd)
                     self.committed += 1
                     if hashes is not None:
-                        hashes.record(rel.as_posix(), os.lstat(leaf, dir_fd=dir_fd), entry["sha256"])
+                        hashes.record(rel, os.lstat(leaf, dir_fd=dir_fd), entry["sha256"])
                 for entry in self.plan.present:
-                    rel = PurePosixPath(entry["path"])
+                    rel = entry["path"]
                     dir_fd, leaf = tree.parent(rel)
                     st = _fix_present(dir_fd, leaf, entry)
                     if st is not None and hashes is not None:
-                        hashes.record(rel.as_posix(), st, entry["sha256"])
+                        hashes.record(rel, st, entry["sha256"])
             except OSError as exc:
                 raise LocalIOError(f"cannot put files into {root}: {exc.strerror}") from None
             finally:
