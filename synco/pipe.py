@@ -88,8 +88,9 @@ class PipeSource:
         if self._dead is not None:
             self.close(wait=1.0)
             raise self._dead
-        self._slots = threading.BoundedSemaphore(
-            max(1, min(int(self.hello.get("window", 1)), proto.WINDOW)))
+        window = self.hello.get("window")
+        window = window if type(window) is int else 1
+        self._slots = threading.BoundedSemaphore(max(1, min(window, proto.WINDOW)))
 
     # ------------------------------------------------------------ reading
 
