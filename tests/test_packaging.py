@@ -183,7 +183,7 @@ def databases():
         need(False, f"MariaDB at 127.0.0.1:3306 as root without a password ({exc})")
     made = []
 
-    def make(fill: bool) -> str:
+    def make(fill: bool, rows: int = 12345) -> str:
         name = f"synco_pkg_{uuid.uuid4().hex[:10]}"
         made.append(name)
         if fill:
@@ -193,7 +193,7 @@ def databases():
                 cur.execute(f"USE `{name}`")
                 cur.execute("CREATE TABLE item (id INT PRIMARY KEY, name VARCHAR(40), data BLOB)")
                 cur.execute("INSERT INTO item SELECT seq, CONCAT('item ', seq), RANDOM_BYTES(64) "
-                            "FROM seq_1_to_12345")
+                            f"FROM seq_1_to_{int(rows)}")
                 cur.execute("CREATE TABLE note (id INT PRIMARY KEY AUTO_INCREMENT, txt TEXT)")
                 cur.execute("INSERT INTO note (txt) VALUES ('é🐬'), (NULL), ('third')")
             conn.close()
@@ -475,20 +475,28 @@ def test_a_damaged_binary_says_so(built, tmp_path):
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
 def test_a_stop_signal_reaches_the_program_and_everything_is_removed(built, databases, tmp_path,
                                                                      how):
-    """kill -TERM (or -INT) to the launcher's pid alone: the server behind it stops as it does
-    without the launcher (SIGTERM: exit 0, Ctrl-C: 130) and no unpacked folder is left behind."""
+    """kill -TERM (or -INT) to the launcher's pid alone, during the dump once a sealed object is
+    written: the server behind it stops as it does without the launcher (SIGTERM: exit 0,
+    Ctrl-C: 130) and no unpacked folder (with the session in it) is left behind."""
+    import re
     import signal
 
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    src = databases(fill=True)
+    src = databases(fill=True, rows=150_000)  # a dump of some seconds
     server = Serving([str(SERVER), *serve_args(src)], env=dict(os.environ, TMPDIR=str(tmp)))
     try:
         assert unpacked_folders(tmp)  # it runs from there
+        deadline = time.monotonic() + 60
+        while not any(re.fullmatch(r"[0-9a-f]{64}", name) for _, _, names in os.walk(tmp)
+                      for name in names):
+            assert time.monotonic() < deadline and server.proc.poll() is None, server.lines
+            time.sleep(0.01)
         server.proc.send_signal(getattr(signal, how))
         code = server.proc.wait(60)
     finally:
         server.stop()
+    assert not any("synco-source: ready" in line for line in server.lines), "stopped too late"
     assert code == (0 if how == "SIGTERM" else 130), server.lines
     assert list(tmp.iterdir()) == [], list(tmp.iterdir())
 
