@@ -337,7 +337,8 @@ def serve(target: Target, argv: list[str], identity, download: DownloadOptions, 
 
     def heard(line: str) -> None:
         tail.append(line)
-        if not line.startswith(("synco-source: error:", "synco-source: hint:")):
+        if not line.startswith(("synco-source: error:", "synco-source: hint:")) \
+                and "stop with Ctrl-C" not in line:  # its words for a server someone watches
             ui.info(f"remote: {line.removeprefix('synco-source: ')}")
 
     source = None

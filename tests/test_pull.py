@@ -408,11 +408,27 @@ def wait_for(condition, timeout: float, what: str) -> None:
     raise AssertionError(f"not within {timeout} s: {what}")
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "kill-9"])
+def children(pid: int) -> list[tuple[int, str]]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found.append((int(entry.name), name))
+    return found
+
+
+ENDS = {"ctrl-c": 130, "kill-9": -9, "sigterm": 130, "sighup": 130, "network-drop": 5}
+
+
+@pytest.mark.parametrize("how", list(ENDS))
 def test_remote_folder_removed_when_the_laptop_side_ends(how, ssh_env, mysql_db, tmp_path):
-    """Ctrl-C (SIGINT to the whole foreground group, as a terminal sends it) or SIGKILL of the
-    local synco alone, mid-pull: the remote side sees the end of its input and removes its
-    folder; its processes are gone."""
+    """Mid-pull, Ctrl-C (SIGINT to the whole foreground group, as a terminal sends it), SIGKILL,
+    SIGTERM or SIGHUP to the local synco alone, or the connection dropping (its ssh killed): the
+    remote side sees the end of its input and removes its folder; its processes are gone."""
     sshd = ssh_env
     # a slow remote: the dump is held up by a wrapper that sleeps before starting
     script(sshd.bin / "synco-source",
@@ -427,13 +443,20 @@ def test_remote_folder_removed_when_the_laptop_side_ends(how, ssh_env, mysql_db,
         assert remote_tree_pids(str(sshd.tmp))
         if how == "ctrl-c":
             os.killpg(proc.pid, signal.SIGINT)
+        elif how == "network-drop":
+            (ssh,) = [pid for pid, name in children(proc.pid) if name == "ssh"]
+            os.kill(ssh, signal.SIGKILL)
         else:
-            os.kill(proc.pid, signal.SIGKILL)
+            os.kill(proc.pid, {"kill-9": signal.SIGKILL, "sigterm": signal.SIGTERM,
+                               "sighup": signal.SIGHUP}[how])
         code = proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert code == (130 if how == "ctrl-c" else -9), proc.stderr.read()
+    stderr = proc.stderr.read()
+    assert code == ENDS[how], stderr
+    if how == "network-drop":
+        assert "cannot reach ssh://" in one_error_line(stderr)
     wait_for(lambda: sshd.leftovers() == [], 20, f"the remote folder is removed ({sshd.leftovers()})")
     wait_for(lambda: remote_tree_pids(str(sshd.tmp)) == [], 20, "the remote processes end")
     assert mysql_fingerprint(dst) == {} or not mysql_fingerprint(dst).get("tables")
