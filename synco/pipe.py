@@ -62,6 +62,7 @@ class PipeSource:
         self._in_flight = 0
         self._pending: dict[int, _Reply] = {}
         self._ids = itertools.count(1)
+        self._issued = 0
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._hello_seen = threading.Event()
@@ -123,6 +124,8 @@ class PipeSource:
                 if frame is None:
                     return self._die(None)
                 self._dispatch(*frame)
+        except proto.VersionMismatch as exc:
+            self._die(str(exc), UnsupportedFormat)
         except proto.ProtocolError as exc:
             self._die(f"it does not speak the synco pipe protocol: {exc}"
                       if not self._hello_seen.is_set() else f"protocol error: {exc}")
@@ -136,7 +139,10 @@ class PipeSource:
             raise proto.ProtocolError(f"unexpected {proto.KINDS[kind]} frame for request 0")
         with self._lock:
             reply = self._pending.get(rid)
+            issued = self._issued
         if reply is None:
+            if rid <= issued:
+                return  # the late answer to a request that timed out: nobody waits for it
             raise proto.ProtocolError(f"an answer to request {rid}, which was not asked")
         if kind == proto.DATA:
             if not body:
@@ -163,7 +169,7 @@ class PipeSource:
             self._pending.pop(rid, None)
         reply.done.set()
 
-    def _die(self, problem: str | None) -> None:
+    def _die(self, problem: str | None, error_class: type = ServerUnreachable) -> None:
         """The channel is gone: every waiting and future request fails with what we know."""
         if self._dead is None:
             try:
@@ -178,10 +184,8 @@ class PipeSource:
             last = self.stderr_tail[-1] if self.stderr_tail else ""
             if last:
                 problem += f"; its last message: {last}"
-            error_class = UnsupportedFormat if "no common pipe protocol version" in problem \
-                else ServerUnreachable
-            self._dead = (error_class(problem) if error_class is UnsupportedFormat
-                          else ServerUnreachable(problem, url=self.name))
+            self._dead = (ServerUnreachable(problem, url=self.name)
+                          if error_class is ServerUnreachable else error_class(problem))
         with self._lock:
             pending, self._pending = self._pending, {}
         for reply in pending.values():
@@ -215,7 +219,7 @@ class PipeSource:
             with self._lock:
                 if self._dead is not None:
                     raise self._dead
-                rid = next(self._ids)
+                rid = self._issued = next(self._ids)
                 self._pending[rid] = reply
                 self._in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self._in_flight)

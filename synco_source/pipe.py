@@ -52,6 +52,10 @@ class ProtocolError(Exception):
     """The other side broke the protocol; the message is one line for the user."""
 
 
+class VersionMismatch(ProtocolError):
+    """The two sides speak no common version of the protocol."""
+
+
 def read_exact(stream: BinaryIO, size: int) -> bytes | None:
     """``size`` bytes, or None at a clean end of the stream before the first byte."""
     parts = []
@@ -108,7 +112,7 @@ def parse_hello(body: bytes) -> tuple[int, dict]:
         raise ProtocolError("the hello frame lists no versions")
     common = set(VERSIONS) & {v for v in theirs if isinstance(v, int)}
     if not common:
-        raise ProtocolError(f"no common pipe protocol version (this side speaks "
+        raise VersionMismatch(f"no common pipe protocol version (this side speaks "
                             f"{list(VERSIONS)}, the other {theirs})")
     return max(common), doc
 
