@@ -122,3 +122,11 @@ def test_password_prompt_keeps_the_password_out_of_argv(shop, password_user, tmp
     assert shown.code == 0, shown.stderr
     assert "warning: the password in --db-url can be seen" in shown.stderr
     assert password not in shown.stderr + result.stderr
+
+
+def test_local_hosts_in_synco_yaml_must_be_a_list_of_names(tmp_path):
+    from synco_frameworks import config
+
+    (tmp_path / "synco.yaml").write_text("local_hosts: db\n")
+    with pytest.raises(UsageError, match="local_hosts: must be a list of host names"):
+        config.load(tmp_path, {})

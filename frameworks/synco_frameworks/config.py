@@ -106,7 +106,7 @@ def load(root: Path, env: Mapping[str, str]) -> Config | None:
         files=reader.files(data.get("files")),
         skip_table_data=reader.names(data, "skip_table_data"),
         exclude=reader.names(data, "exclude"),
-        local_hosts=reader.names(data, "local_hosts"),
+        local_hosts=reader.names(data, "local_hosts", "host names", "[db, mariadb]"),
         remotes=reader.remotes(data.get("remotes")),
     )
 
@@ -147,12 +147,13 @@ class _Reader:
                             "write database: {url: mysql://user:password@host/name}")
         return self.string(value, "url", "database.url")
 
-    def names(self, data: dict, key: str) -> list[str]:
+    def names(self, data: dict, key: str, what: str = "table names",
+              example: str = "[table_a, table_b]") -> list[str]:
         value = data.get(key)
         if value is None:
             return []
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.fail(key, "must be a list of table names", f"write {key}: [table_a, table_b]")
+            raise self.fail(key, f"must be a list of {what}", f"write {key}: {example}")
         return list(value)
 
     def remotes(self, value: object) -> dict[str, RemoteSpec]:
