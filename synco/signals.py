@@ -6,10 +6,13 @@ the shadow database and the staging folder (plaintext files) stay behind. Here b
 BaseException`` that cleans up after Ctrl-C runs for them too, and the CLI's edge reports them
 like Ctrl-C (exit code 130).
 
-The swap of a database must not stop half-way: the engines run it inside
-``synco_source.engines.common.no_sigint``, which ignores SIGINT (``SIG_IGN``) for that time. A
-stop signal arriving then is held back and delivered again as soon as SIGINT is no longer
-ignored. A Ctrl-C ignored from the start (a background job of a shell script) stays ignored, but
+The swap of a database must not stop half-way, and the engines guard it through SIGINT's
+disposition, so a stop signal follows whatever Ctrl-C does at that moment:
+
+* inside ``synco_source.engines.common.no_sigint`` (SIGINT is ``SIG_IGN``: past the point of no
+  return) it is held back and delivered again as soon as SIGINT is no longer ignored;
+* while the MySQL swap's own SIGINT handler is installed (``swap.Interrupts``: noted, the running
+  statement killed, rolled back at a safe point) that handler gets it, as if Ctrl-C was pressed. A Ctrl-C ignored from the start (a background job of a shell script) stays ignored, but
 through a handler that does nothing, so that ``SIG_IGN`` keeps meaning "inside the swap"; a stop
 signal ignored from the start (``nohup``) stays ignored.
 """
@@ -53,6 +56,10 @@ class _Handler:
     def __call__(self, signum, frame) -> None:
         if shielded():
             self._hold(signum)
+            return
+        current = signal.getsignal(signal.SIGINT)
+        if callable(current) and current not in (signal.default_int_handler, _ignored_from_start):
+            current(signal.SIGINT, frame)  # a swap taking Ctrl-C its own way takes this stop too
             return
         raise Stopped(signum)
 

@@ -144,3 +144,18 @@ def test_after_the_swap_nobody_is_told_nothing_was_changed(shop, local, tmp_path
         assert code == 130 and f"error: interrupted after {expected}" in printed, printed
     else:
         assert code == 9 and f"hint: {expected}" in printed, printed
+
+
+def test_a_stop_signal_goes_to_the_handler_a_swap_installed_for_ctrl_c():
+    """The MySQL swap takes Ctrl-C with its own handler until the point of no return (noted,
+    rolled back at a safe point): SIGTERM and SIGHUP must go there too, not raise mid-statement."""
+    pressed = []
+    with stop_as_interrupt():
+        old = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+        try:
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                os.kill(os.getpid(), signum)
+                time.sleep(0.05)
+        finally:
+            signal.signal(signal.SIGINT, old)
+    assert pressed == [signal.SIGINT, signal.SIGINT]
