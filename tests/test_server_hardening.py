@@ -444,3 +444,31 @@ def test_kept_sessions_are_removed_once_expired(tmp_path):
     with Source(args) as third:
         third.wait_ready()
     assert not kept.exists() and "time limit passed" in third.stderr
+
+
+# ---------------------------------------------------------------- the listener under load (11.8)
+
+def test_synco_download_succeeds_while_200_idle_connections_are_open(tmp_path):
+    """The real client against the real server, with 200 connections held open that send
+    nothing (and 50 that stall in the middle of a request)."""
+    import socket
+
+    files_dir = tmp_path / "files"
+    files_dir.mkdir()
+    for n in range(20):
+        (files_dir / f"f{n}.bin").write_bytes(os.urandom(300_000))
+    with Source(["--no-db", "--files", f"f={files_dir}", "--listen", "127.0.0.1:0"]) as source:
+        source.wait_ready()
+        port = int(Token.decode(source.token).url.split(":")[2].split("/")[0])
+        held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(250)]
+        try:
+            for sock in held[200:]:
+                sock.sendall(b"GET /")
+            run = synco("download", source.token, "--only", "f", "--files-dir",
+                        f"f={tmp_path / 'here'}", "--yes", cwd=tmp_path, timeout=120)
+        finally:
+            for sock in held:
+                sock.close()
+    assert run.code == 0, run.stderr
+    for n in range(20):
+        assert (tmp_path / "here" / f"f{n}.bin").read_bytes() == (files_dir / f"f{n}.bin").read_bytes()
