@@ -136,6 +136,10 @@ def check_paths(name: str, entries: list[dict], root: Path) -> list[str]:
     texts = [_checked(e.get("path") if isinstance(e, dict) else None) for e in entries]
     seen: set[str] = set()
     for text in texts:
+        if text.startswith(STAGING_PREFIX):
+            raise IntegrityError(f"manifest of {name!r} lists {_short(text)}, inside a staging "
+                                 f"folder of synco (a leftover of a stopped run on the server)",
+                                 hint="remove that folder on the server, then run again")
         if text in seen:
             raise IntegrityError(f"manifest of {name!r} lists {_short(text)} twice", hint=UNSAFE_HINT)
         seen.add(text)

@@ -152,6 +152,7 @@ def test_safe_names_still_work(places):
     (["a.txt", "a.txt"], "twice"),
     (["a", "a/b.txt"], "both as a file and as the folder"),
     (["x/a", "x/a/b/c"], "both as a file and as the folder"),
+    ([".synco-staging-0123456789abcdef/0"], "inside a staging folder of synco"),
 ])
 def test_manifests_that_contradict_themselves_are_refused(places, paths, needle):
     target, _ = places
