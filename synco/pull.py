@@ -20,6 +20,7 @@ application's folders and nothing listens.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections import deque
@@ -37,6 +38,7 @@ from .ui import UI
 
 SUPPORTED = ("Linux x86_64", "Linux amd64")
 PROBE_TIMEOUT = 120
+POLL = 0.2  # seconds between two looks at the remote session's state
 
 # Every remote script runs as `sh -c SCRIPT synco-pull ARGS...`: arguments are never pasted into
 # the script, so no quoting of ours can go wrong on the remote side.
@@ -341,6 +343,8 @@ def serve(target: Target, argv: list[str], identity, download: DownloadOptions, 
                 and "stop with Ctrl-C" not in line:  # its words for a server someone watches
             ui.info(f"remote: {line.removeprefix('synco-source: ')}")
 
+    # asking the remote side for its state costs a frame, not a request to a web server: ask often
+    download = dataclasses.replace(download, poll_interval=min(download.poll_interval, POLL))
     source = None
     try:
         source = PipeSource(argv, env, on_stderr=heard, name=channel.label)
