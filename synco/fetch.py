@@ -121,12 +121,15 @@ class Remote:
         raise _Retry(f"more than {MAX_REDIRECTS} redirects", final=True)
 
     def _same_server(self, response: httpx.Response) -> str:
-        """Where a redirect points, if it stays on this server; anything else is refused (a
-        redirect must not send the client, or what it fetches, to another host)."""
+        """Where a redirect points, if it stays on this server (same scheme, host and port, or
+        the same host upgraded from http to https); anything else is refused (a redirect must
+        not send the client, or what it fetches, to another host)."""
         location = response.headers.get("location", "")
         target = response.url.join(location)
         here = response.url
-        if not location or (target.scheme, target.host, target.port) != (here.scheme, here.host, here.port):
+        same = (target.scheme, target.port) == (here.scheme, here.port)
+        upgrade = here.scheme == "http" and target.scheme == "https"
+        if not location or target.host != here.host or not (same or upgrade):
             raise _Retry(f"it redirects to another server ({target.scheme}://{target.host}); "
                          f"synco follows redirects only within {here.scheme}://{here.host}",
                          final=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from dbfixtures import mysql_execute, mysql_fingerprint
+from dbfixtures import mysql_execute, mysql_fingerprint, url_text
 from e2e import make_shop
 from sourceproc import Source, synco
 from synco import cache as cache_mod
@@ -85,7 +85,7 @@ def session(shop, tmp_path):
     publish = tmp_path / "public"
     publish.mkdir()
     source = Source(["--publish-dir", str(publish), "--base-url", BASE],
-                    db_url=f"mysql://root@127.0.0.1:3306/{shop.database}")
+                    db_url=url_text(shop))
     source.wait_ready()
     token = format.Token.decode(source.token)
     sc = format.SessionCrypto(token.key, token.session_id)
@@ -264,6 +264,10 @@ def test_redirects_stay_on_the_server():
     def handler(request):
         if request.url.path == "/same":
             return httpx.Response(302, headers={"location": "/there"})
+        if request.url.path == "/upgrade":
+            return httpx.Response(301, headers={"location": "https://synco.test/there"})
+        if request.url.path == "/other-port":
+            return httpx.Response(302, headers={"location": "http://synco.test:8080/there"})
         if request.url.path == "/away":
             return httpx.Response(302, headers={"location": "http://evil.test/there"})
         if request.url.host == "evil.test":
@@ -271,8 +275,10 @@ def test_redirects_stay_on_the_server():
         return httpx.Response(200, content=b"ok")
     with Remote(BASE, transport=httpx.MockTransport(handler), retries=2, backoff=0) as remote:
         assert remote.get("same") == b"ok"
-        with pytest.raises(ServerUnreachable, match="redirects to another server"):
-            remote.get("away")
+        assert remote.get("upgrade") == b"ok", "http to https on the same host"
+        for path in ("away", "other-port"):
+            with pytest.raises(ServerUnreachable, match="redirects to another server"):
+                remote.get(path)
 
 
 def test_get_from_an_offset_with_and_without_range_support():
