@@ -205,7 +205,7 @@ class Kubectl(Channel):
 
     def explain(self, code: int, stderr: str) -> SyncoError | None:
         text = stderr
-        if re.search(r"NotFound.*deployments?\.apps \"", text) or "deployments.apps" in text and "not found" in text:
+        if re.search(r'deployments?\.apps "[^"]*" not found', text):
             return ServerUnreachable(f"no deployment {self.deployment} in namespace "
                                      f"{self.namespace}", url=self.label,
                                      hint=f"list them: kubectl get deployments -n {self.namespace}")
@@ -225,10 +225,9 @@ class Kubectl(Channel):
             return ServerUnreachable(last_line(text), url=self.label,
                                      hint="check kubectl's context and that the cluster answers "
                                           "(kubectl get pods)")
-        if "error:" in text.lower() and code in (1, 126, 127) and not text.startswith("synco"):
-            if "executable file not found" in text or "no such file or directory" in text:
-                return ServerUnreachable("the container has no /bin/sh to run synco-source with",
-                                         url=self.label)
+        if code in (1, 126, 127) and "executable file not found" in text:
+            return ServerUnreachable("the container has no sh to run synco-source with",
+                                     url=self.label)
         return None
 
 
@@ -260,7 +259,7 @@ class Docker(Channel):
             return ServerUnreachable(last_line(stderr), url=self.label,
                                      hint="check that docker runs and that you may use it (docker ps)")
         if code in (126, 127) and "executable file not found" in stderr:
-            return ServerUnreachable("the container has no /bin/sh to run synco-source with",
+            return ServerUnreachable("the container has no sh to run synco-source with",
                                      url=self.label)
         return None
 
@@ -323,8 +322,10 @@ def is_url(text: str) -> bool:
     return bool(re.match(r"^[a-z]+://", text))
 
 
-def parse(url: str, *, container: str | None = None, context: str | None = None) -> Target:
-    """A ``ssh://``, ``kubectl://`` or ``docker://`` URL as a Target."""
+def parse(url: str, *, container: str | None = None, context: str | None = None,
+          path: str | None = None) -> Target:
+    """A ``ssh://``, ``kubectl://`` or ``docker://`` URL as a Target; ``path`` (a remote's
+    ``path`` in synco.yaml) adds or replaces the URL's folder."""
     scheme, _, rest = url.partition("://")
     if scheme not in SCHEMES:
         raise UsageError(f"unknown remote {url!r}", hint="write ssh://[user@]host[:port]/path, "
@@ -332,6 +333,15 @@ def parse(url: str, *, container: str | None = None, context: str | None = None)
                          "named in synco.yaml")
     if scheme != "kubectl" and (container or context):
         raise UsageError(f"--container and --context are for kubectl:// URLs, not {scheme}://")
+
+    def folder(raw: str, example: str) -> str:
+        if path:
+            return path
+        if not raw.strip("/"):
+            raise UsageError(f"no application folder in {url!r}",
+                             hint=f"write the folder after the {example}")
+        return _path(raw)
+
     if scheme == "ssh":
         parts = urlsplit(url)
         try:
@@ -340,25 +350,15 @@ def parse(url: str, *, container: str | None = None, context: str | None = None)
             raise UsageError(f"bad port in {url!r}", hint="write ssh://host:2222/path") from None
         if not parts.hostname:
             raise UsageError(f"no host in {url!r}", hint="write ssh://[user@]host[:port]/path")
-        if not parts.path or parts.path == "/":
-            raise UsageError(f"no application folder in {url!r}",
-                             hint="write the folder after the host: ssh://host/var/www/shop")
-        host = parts.hostname if ":" not in parts.hostname else parts.hostname  # IPv6 unbracketed
-        return Target(Ssh(host, unquote(parts.username) if parts.username else None, port),
-                      _path(parts.path))
+        return Target(Ssh(parts.hostname, unquote(parts.username) if parts.username else None,
+                          port), folder(parts.path, "host: ssh://host/var/www/shop"))
     if scheme == "kubectl":
         namespace, _, tail = rest.partition("/")
-        pod, _, path = tail.partition("/")
-        if not path:
-            raise UsageError(f"no application folder in {url!r}",
-                             hint="write kubectl://NAMESPACE/POD/path/in/the/container")
+        pod, _, where = tail.partition("/")
         return Target(Kubectl(unquote(namespace), unquote(pod), container, context),
-                      _path("/" + path))
-    name, _, path = rest.partition("/")
-    if not path:
-        raise UsageError(f"no application folder in {url!r}",
-                         hint="write docker://CONTAINER/path/in/the/container")
-    return Target(Docker(unquote(name)), _path("/" + path))
+                      folder("/" + where, "pod: kubectl://NAMESPACE/POD/app"))
+    name, _, where = rest.partition("/")
+    return Target(Docker(unquote(name)), folder("/" + where, "container: docker://CONTAINER/app"))
 
 
 def exec_target(prefix: str, path: str) -> Target:

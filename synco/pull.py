@@ -169,14 +169,7 @@ def target_of(spec, opts: PullOptions) -> Target:
     context = opts.context or spec.context
     if spec.exec:
         return channels.exec_target(spec.exec, spec.path or "")
-    url = spec.url
-    if spec.path:
-        scheme, _, rest = url.partition("://")
-        head = rest.split("/", 2 if scheme == "kubectl" else 1)
-        url = f"{scheme}://{'/'.join(head[:2 if scheme == 'kubectl' else 1])}/{spec.path.lstrip('/')}"
-        if spec.path.startswith("~"):
-            url = url.replace(f"/{spec.path.lstrip('/')}", f"/{spec.path}")
-    return channels.parse(url, container=container, context=context)
+    return channels.parse(spec.url, container=container, context=context, path=spec.path)
 
 
 # ------------------------------------------------------------------------------- remote steps
