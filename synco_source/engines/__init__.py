@@ -29,6 +29,10 @@ server binary does not load a driver it does not need):
 ``restore(url)`` — swap the kept previous database back in (after ``recover``).
 
 ``recover(url) -> list[str]`` — ``Loader.recover`` on its own.
+
+``fingerprint(url, tables=None) -> dict[str, dict]`` — ``{table: {"rows": int, "hash": str}}``,
+computed by the server (one or two reads of each table, nothing but numbers to the client), to
+tell later whether a table was edited; compare fingerprints taken on the same server.
 """
 
 from __future__ import annotations
@@ -79,3 +83,8 @@ def restore(url: DatabaseUrl) -> str:
 def recover(url: DatabaseUrl) -> list[str]:
     """Finish or roll back what an earlier, killed run left in ``url``'s database server."""
     return engine_module(url.engine).recover(url)
+
+
+def fingerprint(url: DatabaseUrl, tables: list[str] | None = None) -> dict[str, dict]:
+    """Rows and a content hash of each table of ``url``'s database (``tables``: only these)."""
+    return engine_module(url.engine).fingerprint(url, tables)

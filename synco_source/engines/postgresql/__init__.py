@@ -6,7 +6,8 @@ a psql script.
 """
 
 from .dump import Dumper
+from .fingerprint import fingerprint
 from .load import Loader, recover, restore
 from .script import SqlWriter
 
-__all__ = ["Dumper", "Loader", "SqlWriter", "recover", "restore"]
+__all__ = ["Dumper", "Loader", "SqlWriter", "fingerprint", "recover", "restore"]
