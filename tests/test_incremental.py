@@ -14,18 +14,18 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from dbfixtures import mysql_execute, mysql_fingerprint
+from dbfixtures import mysql_execute, mysql_fingerprint, url_text
 from pgfixtures import pg_execute, pg_fingerprint
 from sourceproc import Source, StaticServer, env_with, synco
 from synco_source.format import SessionCrypto, Token
 
 
 def mysql_url(db) -> str:
-    return f"mysql://root@127.0.0.1:3306/{db.database}"
+    return url_text(db)
 
 
 def pg_url(db) -> str:
-    return f"postgresql://postgres@127.0.0.1:5432/{db.database}"
+    return url_text(db)
 
 
 def make_items(url, rows: int = 120_000) -> None:

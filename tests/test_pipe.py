@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from dbfixtures import mysql_fingerprint
+from dbfixtures import mysql_fingerprint, url_text
 from e2e import make_files, tree
 from sourceproc import REPO, env_with
 from synco.download import Download, DownloadOptions
@@ -28,7 +28,7 @@ SERVE = [sys.executable, "-m", "synco_source.cli", "serve", "--stdio"]
 
 
 def shop_url(url) -> str:
-    return f"mysql://root@127.0.0.1:3306/{url.database}"
+    return url_text(url)
 
 
 def pipe_env(tmp: Path) -> dict:
