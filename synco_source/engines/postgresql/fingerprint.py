@@ -2,18 +2,22 @@
 later look can tell whether the local copy was edited since.
 
 Per table (leaf partitions too, named as the dump names them): in one REPEATABLE READ snapshot,
-``count(*)`` and two sums of 64-bit hashes of every row's text (``hashtextextended(row::text,
-seed)`` for two seeds, summed exactly as numeric: order does not matter, duplicates do not
-cancel), hashed together with the column definitions. The row text is fixed by the session
-settings (DateStyle, extra_float_digits, bytea_output, TimeZone), so the fingerprint of the same
-rows is the same in any database of the same server major version; compare fingerprints taken
-on one server. Cost: one sequential read of each table by the server, the row-to-text
-conversion being most of it; one row of numbers per table reaches the client.
+``count(*)``, the exact (numeric) sum of a 64-bit hash of every row and the XOR of a second one
+with another seed (order does not matter; duplicates do not cancel in the sum), hashed together
+with the column definitions. The row hash is ``hash_record_extended(row, seed)``, the server's
+hash of each column's binary value; a table with a column type that has no hash function
+(``point``, ``json``, ``xml``…) hashes each row's text instead (``hashtextextended(row::text)``,
+fixed by the session settings), about three times slower. Compare fingerprints taken on one
+server (hashes may change between major versions). Cost: one sequential read of each table by
+the server (about 8 s per GB of table here, 30 s with the text fallback); one row of numbers per
+table reaches the client.
 """
 
 from __future__ import annotations
 
 import hashlib
+
+import psycopg
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
@@ -31,6 +35,19 @@ SELECT a.attname || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) || CA
        THEN ' not null' ELSE '' END || ' ' || a.attgenerated::text
 FROM pg_catalog.pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum"""
+
+
+_HASHES = ("SELECT count(*), COALESCE(sum({f}(t, 0)::numeric), 0), COALESCE(bit_xor({f}(t, 1)), 0) "
+           "FROM ONLY {name} t")
+
+
+def _row_hashes(conn, name: str) -> tuple:
+    try:
+        with conn.transaction():  # a savepoint: a type without a hash function fails the query
+            return query(conn, _HASHES.format(f="pg_catalog.hash_record_extended", name=name))[0]
+    except psycopg.errors.UndefinedFunction:
+        text = _HASHES.format(f="pg_catalog.hashtextextended", name=name).replace("(t, ", "(t::text, ")
+        return query(conn, text)[0]
 
 
 def fingerprint(url: DatabaseUrl, tables: list[str] | None = None) -> dict[str, dict]:
@@ -51,10 +68,7 @@ def fingerprint(url: DatabaseUrl, tables: list[str] | None = None) -> dict[str, 
                 out = {}
                 for name, oid in found.items():
                     columns = "\n".join(r[0] for r in query(conn, _COLUMNS, (oid,)))
-                    rows, one, two = query(
-                        conn, "SELECT count(*), COALESCE(sum(pg_catalog.hashtextextended(r, 0)::numeric), 0), "
-                              "COALESCE(sum(pg_catalog.hashtextextended(r, 1)::numeric), 0) "
-                              f"FROM (SELECT t::text AS r FROM ONLY {name} t) s")[0]
+                    rows, one, two = _row_hashes(conn, name)
                     text = f"{columns}\0{rows}\0{one}\0{two}"
                     out[name] = {"rows": int(rows), "hash": hashlib.sha256(text.encode()).hexdigest()}
                 return out
