@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,6 +59,14 @@ def make_app(root: Path, db_url: str, files: bool = True) -> Path:
         text += "files: {uploads: uploads}\n"
     (root / "synco.yaml").write_text(text)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_release_download(monkeypatch):
+    """No test reaches for the real release location: a synco-source is on the remote, given,
+    or served by the test itself."""
+    monkeypatch.setenv("SYNCO_DOWNLOAD_URL", "http://127.0.0.1:9/")
+    monkeypatch.delenv("SYNCO_SOURCE_BINARY", raising=False)
 
 
 @pytest.fixture
@@ -562,6 +571,41 @@ def test_bad_input_one_line_each(ssh_env, shop, mysql_db, tmp_path, monkeypatch)
         assert f"{tool} is not installed" in one_error_line(result.stderr)
     assert mysql_fingerprint(dst) == before
     assert sshd.leftovers() == []
+
+
+def test_no_permission_to_read_the_application(built, tmp_path):
+    """As a user who may not read the folder, or its configuration: one line each. The remote
+    user is 'nobody' through a generic --exec prefix (setpriv), so the uploaded release binary
+    runs as that user even though the tests run as root."""
+    import shutil
+
+    from sshd import need
+
+    need(shutil.which("setpriv") is not None, "setpriv (util-linux)")
+    base = Path(tempfile.mkdtemp(prefix="synco-pull-perm-"))  # outside tmp_path: 'nobody' must
+    try:                                                       # reach it through every parent
+        base.chmod(0o755)
+        remote_tmp = base / "tmp"
+        remote_tmp.mkdir(mode=0o1777)
+        remote_tmp.chmod(0o1777)
+        app = base / "app"
+        app.mkdir()
+        (app / "synco.yaml").write_text("database: {url: 'mysql://root@127.0.0.1:3306/x'}\n")
+        (app / "synco.yaml").chmod(0o600)
+        prefix = (f"setpriv --reuid=nobody --regid=nogroup --clear-groups env TMPDIR={remote_tmp} "
+                  "PATH=/usr/bin:/bin")
+        binary = str(built / SERVER.name)
+        config = synco("pull", "--exec", prefix, str(app), "--source-binary", binary,
+                       "--db-url", "mysql://root@127.0.0.1:3306/nothing", cwd=tmp_path)
+        assert config.code == 7, config
+        assert "cannot read synco.yaml: Permission denied" in one_error_line(config.stderr)
+        app.chmod(0o700)
+        folder = synco("pull", "--exec", prefix, str(app), "--source-binary", binary,
+                       "--db-url", "mysql://root@127.0.0.1:3306/nothing", cwd=tmp_path)
+        assert folder.code == 1 and "no permission to read" in one_error_line(folder.stderr)
+        assert list(remote_tmp.iterdir()) == []
+    finally:
+        shutil.rmtree(base)
 
 
 def test_urls_and_command_lines():
