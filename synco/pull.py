@@ -310,6 +310,9 @@ def pull(opts: PullOptions, ui: UI) -> Summary:
     if binary:
         ui.info(f"{channel.label}: using {binary}")
     else:
+        for line, path in found.have:
+            ui.info(f"{channel.label}: {path} is {line or 'not runnable'}, not synco-source "
+                    f"{__version__}; uploading one for this pull")
         if found.os not in SUPPORTED:
             raise SyncoError(f"{channel.label} runs {found.os or 'an unknown system'}, and the "
                              f"synco-source binary is for Linux x86_64 only",

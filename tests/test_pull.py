@@ -104,7 +104,8 @@ def test_pull_mysql_project_over_ssh(how, ssh_env, shop, mysql_db, tmp_path, req
     args = []
     if how == "installed":
         install_wrapper(sshd.bin)
-    else:
+    else:  # an older synco-source on the remote's PATH is not used
+        script(sshd.bin / "synco-source", '#!/bin/sh\necho "synco-source 0.0.1"; exit 1\n')
         args = ["--source-binary", str(request.getfixturevalue("built") / SERVER.name)]
     result = synco("pull", sshd.url(app), "--yes", "--db-url", mysql_url(dst),
                    "--files-dir", f"uploads={local / 'uploads'}", *args, cwd=local)
@@ -112,6 +113,7 @@ def test_pull_mysql_project_over_ssh(how, ssh_env, shop, mysql_db, tmp_path, req
     assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
     assert tree(local / "uploads") == tree(app / "uploads")
     assert ("uploading synco-source" in result.stderr) == (how == "uploaded"), result.stderr
+    assert ("is synco-source 0.0.1, not" in result.stderr) == (how == "uploaded"), result.stderr
     assert not [p for p in app.rglob("*") if "synco" in p.name and p.name != "synco.yaml"]
 
 
@@ -543,6 +545,12 @@ def test_bad_input_one_line_each(ssh_env, shop, mysql_db, tmp_path, monkeypatch)
     text = fails(sshd.url(app))
     assert "host key is not known" in text and f"ssh -p {sshd.port}" not in text  # port via -p in the command
     assert f"ssh {sshd.user}@127.0.0.1" in text
+    other_host = tmp_path / "other_host"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other_host)], check=True)
+    sshd.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} "
+                                + " ".join((tmp_path / "other_host.pub").read_text().split()[:2]) + "\n")
+    text = fails(sshd.url(app))
+    assert "host key has changed" in text and "ssh-keygen -R 127.0.0.1" in text
     sshd.accept_host_key()
     assert "no folder" in fails(sshd.url(tmp_path / "nowhere"), code=2)
     empty = tmp_path / "empty"
