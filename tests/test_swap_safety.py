@@ -273,7 +273,8 @@ CTRL_C_CHILD = textwrap.dedent("""
     for table, cs in chunks.items():
         for c in cs:
             loader.load(table, c)
-    print("swapping", flush=True)
+    print("loaded", flush=True)
+    sys.stdin.readline()
     try:
         loader.commit()
     except KeyboardInterrupt:
@@ -285,12 +286,15 @@ CTRL_C_CHILD = textwrap.dedent("""
 def test_ctrl_c_while_the_swap_waits_for_a_lock_rolls_back_at_once(pair):
     src, dst, new, old = pair
     proc = subprocess.Popen([sys.executable, "-c", CTRL_C_CHILD, str(TESTS), url_text(src), url_text(dst)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     blocker = None
     try:
-        assert proc.stdout.readline() == "swapping\n", proc.stderr.read()
-        blocker = open_transaction(dst, None)  # after the check: the swap will wait for it
-        time.sleep(1.5)
+        line = proc.stdout.readline()
+        assert line == "loaded\n", line
+        blocker = open_transaction(dst, None)  # in no database: the check misses it, the swap waits
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(2)
         assert proc.poll() is None, "the swap should be waiting for the lock"
         start = time.monotonic()
         proc.send_signal(signal.SIGINT)
@@ -392,3 +396,51 @@ def test_pg_second_run_is_refused(pg_pair, monkeypatch):
             postgresql.restore(dst)
     finally:
         first.close()
+
+
+TWICE_CHILD = CTRL_C_CHILD.replace('''print("loaded", flush=True)
+sys.stdin.readline()''', '''from synco_source.engines.mysql import swap
+from synco_source.errors import DatabaseError
+real_rename = swap.Swap._rename
+
+def rename(self):  # the triggers are dropped: let the parent lock the table now
+    print("renaming", flush=True)
+    sys.stdin.readline()
+    return real_rename(self)
+
+swap.Swap._rename = rename''').replace('''    print("interrupted", flush=True)''', '''    print("interrupted", flush=True)
+except DatabaseError as exc:
+    loader.abort()
+    print(exc, flush=True)''')
+assert "renaming" in TWICE_CHILD and "except DatabaseError" in TWICE_CHILD
+
+
+def test_second_ctrl_c_stops_a_blocked_rollback_and_the_next_run_finishes_it(pair):
+    """The rollback must re-create a trigger on a table another connection has locked meanwhile;
+    a second Ctrl-C stops it there. The journal stays, and the next run rolls back."""
+    src, dst, new, old = pair
+    proc = subprocess.Popen([sys.executable, "-c", TWICE_CHILD, str(TESTS), url_text(src), url_text(dst)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    blocker = None
+    try:
+        line = proc.stdout.readline()
+        assert line == "renaming\n", line
+        blocker = open_transaction(dst, None)
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        time.sleep(1.5)  # the RENAME waits for the blocker
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.5)  # rolled back up to the trigger, which waits for the blocker too
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        if blocker:
+            blocker.close()
+    assert "interrupted during the swap; it could not be rolled back (interrupted again)" in out, out + err
+    assert swap.pending(mysql_connect(dst), dst.database + "__synco_new")
+    notes = mysql.recover(dst)
+    assert "rolled back" in notes[0]
+    assert mysql_fingerprint(dst) == old

@@ -105,12 +105,18 @@ class Loader:
         schema = self.schema
         if schema is None:
             raise DatabaseError("commit() called before begin()")
-        self._keep_auto_increments(schema)
-        new_objects = schema["routines"] + schema["views"] + schema["triggers"]
-        locks.refuse_if_busy(self.conn, [self.target, self.prev], self.target)
-        with failing(f"cannot inspect {self.url.redacted}"):
-            plan = swap.plan_download(self.conn, self.target, self.shadow, self.prev, new_objects,
-                                      (schema["charset"], schema["collation"]))
+        try:
+            self._keep_auto_increments(schema)
+            new_objects = schema["routines"] + schema["views"] + schema["triggers"]
+            locks.refuse_if_busy(self.conn, [self.target, self.prev], self.target)
+            with failing(f"cannot inspect {self.url.redacted}"):
+                plan = swap.plan_download(self.conn, self.target, self.shadow, self.prev, new_objects,
+                                          (schema["charset"], schema["collation"]))
+        except KeyboardInterrupt:
+            self._drop_connection()  # perhaps mid-statement (nothing changed yet); abort() reconnects
+            raise
+        # from here Ctrl-C is the swap's to handle: it rolls back cleanly or is past its point
+        # of no return
         swap.Swap(self.conn, plan, self.url).run()
         self.close()
 

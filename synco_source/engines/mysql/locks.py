@@ -45,7 +45,8 @@ def describe(row: tuple) -> str:
         what = f"idle for {seconds} s inside an open transaction"
     else:
         what = f"{command.lower()} for {seconds} s"
-    return f"connection {cid} ({user}@{host.split(':')[0]}, {where}, {what})"
+    host = host.rsplit(':', 1)[0] if host.count(':') == 1 or host.startswith('[') else host
+    return f"connection {cid} ({user}@{host}, {where}, {what})"
 
 
 def busy(conn, databases: list[str]) -> list[tuple]:

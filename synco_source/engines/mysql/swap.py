@@ -233,15 +233,22 @@ class Swap:
                 self._after_failure(exc, self._undo_quietly)
 
     def _after_failure(self, exc: BaseException, back) -> None:
-        self.guard.past = True  # the way back runs to its end
-        with no_sigint():
-            problems = back()
+        interrupted = self.guard.pressed or isinstance(exc, KeyboardInterrupt)
+        # The way back. It can wait for a lock too (re-creating a trigger); a further Ctrl-C stops
+        # it where it is, and the journal keeps the rest for the next run.
+        self.guard.pressed = self.guard.past = False
+        try:
+            with self.guard:
+                problems = back()
+        except KeyboardInterrupt:
+            problems = ["interrupted again"]
+        self.guard.past = True
         if problems:
             note = (f"; it could not be rolled back ({'; '.join(problems)}): the next 'synco download' "
                     "or 'synco restore' finishes or rolls it back")
         else:
             note = "; nothing was changed"
-        if self.guard.pressed or isinstance(exc, KeyboardInterrupt):
+        if interrupted:
             if problems:
                 raise DatabaseError(f"interrupted during the swap{note}") from None
             raise KeyboardInterrupt
