@@ -44,6 +44,10 @@ POLL = 0.2  # seconds between two looks at the remote session's state
 # the script, so no quoting of ours can go wrong on the remote side.
 _HOME = 'case $p in "~") p=$HOME ;; "~/"*) p=$HOME/${p#"~/"} ;; esac\n'
 
+# where a pull may keep its folder, as the release binary's launcher looks for one: the first
+# that is writable and lets programs run (a /tmp mounted noexec is common on hardened servers)
+BASES = '"${TMPDIR:-/tmp}" /tmp /var/tmp /dev/shm ${XDG_RUNTIME_DIR:+"$XDG_RUNTIME_DIR"} "$HOME"'
+
 PROBE = 'p=$1\n' + _HOME + r'''
 echo "os $(uname -sm 2>/dev/null)"
 if [ ! -e "$p" ]; then echo "dir missing"
@@ -56,24 +60,31 @@ for c in "$(command -v synco-source 2>/dev/null)" "$HOME/.local/bin/synco-source
     echo "have $("$c" --version 2>/dev/null | head -n 1) @ $c"
   fi
 done
-base=${TMPDIR:-/tmp}
-for f in "$base"/synco-pull-*; do
-  [ -d "$f" ] && [ -O "$f" ] || continue
-  pid=${f##*/synco-pull-}; pid=${pid%%.*}
-  case $pid in ''|*[!0-9]*) continue ;; esac
-  kill -0 "$pid" 2>/dev/null && continue
-  [ -n "$(find "$f" -maxdepth 0 -mmin +1 2>/dev/null)" ] || continue
-  rm -rf "$f" && echo "swept $f"
+for base in BASES; do
+  for f in "$base"/synco-pull-*; do
+    [ -d "$f" ] && [ -O "$f" ] || continue
+    pid=${f##*/synco-pull-}; pid=${pid%%.*}
+    case $pid in ''|*[!0-9]*) continue ;; esac
+    kill -0 "$pid" 2>/dev/null && continue
+    [ -n "$(find "$f" -maxdepth 0 -mmin +1 2>/dev/null)" ] || continue
+    rm -rf "$f" && echo "swept $f"
+  done
 done
 echo end
-'''
+'''.replace("BASES", BASES)
 
-UPLOAD = r'''base=${TMPDIR:-/tmp}
-d=$(mktemp -d "$base/synco-pull-$$.XXXXXX") || { echo "synco-pull: cannot make a folder in $base" >&2; exit 3; }
-keep=
-trap '[ -n "$keep" ] || rm -rf "$d"' EXIT
+UPLOAD = r'''d= keep= tried=
+trap '[ -n "$keep" ] || [ -z "$d" ] || rm -rf "$d"' EXIT
 trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
-chmod 700 "$d" && cat >"$d/synco-source" && chmod 700 "$d/synco-source" || {
+for base in BASES; do
+  [ -d "$base" ] && [ -w "$base" ] || continue
+  d=$(mktemp -d "$base/synco-pull-$$.XXXXXX" 2>/dev/null) || { d=; continue; }
+  chmod 700 "$d" && printf '#!/bin/sh\n' >"$d/run-test" && chmod 700 "$d/run-test" &&
+    "$d/run-test" 2>/dev/null && rm -f "$d/run-test" && break
+  rm -rf "$d"; d=; tried="$tried $base"
+done
+[ -n "$d" ] || { echo "synco-pull: no folder where programs may run (tried:$tried)" >&2; exit 3; }
+cat >"$d/synco-source" && chmod 700 "$d/synco-source" || {
   echo "synco-pull: cannot write $d/synco-source" >&2; exit 3; }
 echo "dir $d"
 if command -v sha256sum >/dev/null 2>&1; then echo "sha256 $(sha256sum "$d/synco-source" | cut -d' ' -f1)"
@@ -83,7 +94,7 @@ echo "version $(TMPDIR=$d "$d/synco-source" --version 2>&1 | tail -n 1)"
 touch "$d"
 keep=1
 echo end
-'''
+'''.replace("BASES", BASES)
 
 SERVE = 'p=$1; bin=$2; up=$3; shift 3\n' + _HOME + r'''
 if [ -n "$up" ]; then
@@ -91,15 +102,18 @@ if [ -n "$up" ]; then
   mv "$up" "$d" || { echo "synco-pull: the uploaded synco-source in $up is gone" >&2; exit 3; }
   bin=$d/synco-source
 else
-  base=${TMPDIR:-/tmp}
-  d=$(mktemp -d "$base/synco-pull-$$.XXXXXX") || { echo "synco-pull: cannot make a folder in $base" >&2; exit 3; }
+  for base in BASES; do
+    d=$(mktemp -d "$base/synco-pull-$$.XXXXXX" 2>/dev/null) && break
+    d=
+  done
+  [ -n "$d" ] || { echo "synco-pull: no folder where a temporary folder can be made" >&2; exit 3; }
 fi
 trap 'rm -rf "$d"' EXIT
 trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 chmod 700 "$d"
 cd "$p" || exit 3
 TMPDIR=$d "$bin" serve --stdio "$@"
-'''
+'''.replace("BASES", BASES)
 
 
 @dataclass
@@ -182,6 +196,11 @@ def _channel_error(channel: Channel, code: int, stderr: str, what: str) -> Synco
     found = channel.explain(code, stderr)
     if found is not None:
         return found
+    ours = [line for line in stderr.splitlines() if line.startswith("synco-pull: ")]
+    if ours:  # our own scripts' words: the channel worked, the remote side could not
+        return SyncoError(f"{ours[-1].removeprefix('synco-pull: ')} on {channel.label}",
+                          hint="set TMPDIR there to a folder where programs may run, or install "
+                               "synco-source there (install.sh)")
     return ServerUnreachable(f"{what} failed: {last_line(stderr) or f'exit status {code}'}",
                              url=channel.label)
 

@@ -40,7 +40,10 @@ def free_port() -> int:
 
 
 class Sshd:
-    def __init__(self, folder: Path) -> None:
+    """``noexec_tmp``: the sessions' TMPDIR is a tmpfs mounted noexec (as on hardened servers), in
+    a mount namespace of sshd's own (``unshare -m``), seen from here through /proc/PID/root."""
+
+    def __init__(self, folder: Path, *, noexec_tmp: bool = False) -> None:
         need(os.path.exists(SSHD) and shutil.which("ssh") and shutil.which("ssh-keygen"),
              "openssh-server and openssh-client (apt-get install openssh-server)")
         self.folder = folder
@@ -79,8 +82,15 @@ class Sshd:
         ]))
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
         self.log = open(folder / "sshd.log", "wb")
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.config)],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        argv = [SSHD, "-D", "-e", "-f", str(self.config)]
+        if noexec_tmp:
+            need(os.getuid() == 0 and shutil.which("unshare") is not None,
+                 "root and unshare (util-linux) for a noexec mount of our own")
+            argv = ["unshare", "-m", "--propagation", "private", "sh", "-c",
+                    'mount -t tmpfs -o noexec,mode=1777 synco-test "$0" && exec "$@"',
+                    str(self.tmp), *argv]
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+        self.tmp_view = Path(f"/proc/{self.proc.pid}/root{self.tmp}") if noexec_tmp else self.tmp
         deadline = time.time() + 20
         while time.time() < deadline:
             if self.proc.poll() is not None:
@@ -114,7 +124,7 @@ class Sshd:
 
     def leftovers(self) -> list[str]:
         """What the remote sessions left in their TMPDIR."""
-        return sorted(p.name for p in self.tmp.iterdir())
+        return sorted(p.name for p in self.tmp_view.iterdir())
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -132,6 +132,31 @@ def test_pull_postgres_project_over_ssh(how, ssh_env, pg_shop, pg_db, tmp_path, 
     assert pg_fingerprint(dst) == pg_fingerprint(pg_shop)
 
 
+def test_upload_where_programs_may_run(built, shop, tmp_path, monkeypatch):
+    """The remote's TMPDIR is mounted noexec: the binary goes to the next folder where programs
+    may run (here the host's /tmp), runs, and is removed from there too."""
+    sshd = Sshd(tmp_path / "sshd", noexec_tmp=True)
+    try:
+        monkeypatch.setenv("SYNCO_SSH_COMMAND", sshd.ssh_command)
+        wait_for(lambda: sshd.tmp_view.exists(), 10, "sshd's namespace")
+        check = sshd.tmp_view / "run-test"  # the mount is really noexec
+        script(check, "#!/bin/sh\n")
+        with pytest.raises(PermissionError):
+            subprocess.run([str(check)])
+        check.unlink()
+        app = make_app(tmp_path / "app", mysql_url(shop), files=False)
+        before = set(Path("/tmp").glob("synco-pull-*"))
+        result = synco("pull", sshd.url(app), "--output", str(tmp_path / "out.sql"),
+                       "--source-binary", str(built / SERVER.name), cwd=tmp_path)
+        assert result.code == 0, result.stderr
+        assert "uploading synco-source" in result.stderr
+        assert b"PLAINTEXT-MARKER" in (tmp_path / "out.sql").read_bytes()
+        assert sshd.leftovers() == []
+        assert set(Path("/tmp").glob("synco-pull-*")) <= before
+    finally:
+        sshd.stop()
+
+
 def test_only_the_public_key_travels(ssh_env, shop, mysql_db, tmp_path):
     """The remote command line holds a public key and no session key; the token the server
     would print is never needed."""
