@@ -138,7 +138,7 @@ class Sshd:
 
 
 @pytest.fixture
-def sshd(tmp_path):
+def sshd_server(tmp_path):
     server = Sshd(tmp_path / "sshd")
     yield server
     server.stop()

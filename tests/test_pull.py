@@ -24,7 +24,7 @@ from e2e import make_files, make_shop, one_error_line, tree
 from pgfixtures import pg_execute, pg_fingerprint
 from dbfixtures import mysql_fingerprint
 from sourceproc import StaticServer, env_with, synco
-from sshd import Sshd, free_port, sshd  # noqa: F401 - the fixture
+from sshd import Sshd, free_port, sshd_server  # noqa: F401 - the fixture
 from synco_source import __version__
 
 REPO = Path(__file__).resolve().parent.parent
@@ -70,9 +70,9 @@ def _no_release_download(monkeypatch):
 
 
 @pytest.fixture
-def ssh_env(sshd, monkeypatch):
-    monkeypatch.setenv("SYNCO_SSH_COMMAND", sshd.ssh_command)
-    return sshd
+def ssh_env(sshd_server, monkeypatch):
+    monkeypatch.setenv("SYNCO_SSH_COMMAND", sshd_server.ssh_command)
+    return sshd_server
 
 
 @pytest.fixture
