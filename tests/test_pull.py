@@ -677,3 +677,24 @@ def test_urls_and_command_lines():
                 "docker://c"):
         with pytest.raises(UsageError):
             channels.parse(bad)
+
+
+def test_remotes_in_synco_yaml_are_checked(tmp_path):
+    from synco_frameworks import config
+    from synco_source.errors import UsageError
+
+    def load(text: str):
+        (tmp_path / "synco.yaml").write_text(text)
+        return config.load(tmp_path, {"HOST": "shop.example.com"})
+
+    found = load("remotes:\n  prod: ssh://deploy@${HOST}/srv/shop\n"
+                 "  k8s: {url: 'kubectl://ns/deploy:shop', path: /app, container: php}\n")
+    assert found.remotes["prod"].url == "ssh://deploy@shop.example.com/srv/shop"
+    assert (found.remotes["k8s"].path, found.remotes["k8s"].container) == ("/app", "php")
+    for bad, words in (("remotes: [a]", "must be a mapping"),
+                       ("remotes: {prod: {path: /x}}", "has no url"),
+                       ("remotes: {prod: {url: 'ssh://h/x', port: 22}}", "must be a URL or"),
+                       ("remotes: {prod: {exec: 'ssh h'}}", "exec needs a path")):
+        with pytest.raises(UsageError) as info:
+            load(bad)
+        assert words in str(info.value), (bad, str(info.value))
