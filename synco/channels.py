@@ -98,7 +98,7 @@ class Ssh(Channel):
             + [f"{self.user}@{self.host}" if self.user else self.host]))
 
     def explain(self, code: int, stderr: str) -> SyncoError | None:
-        if code != 255:
+        if code not in (255, -1):  # -1: not known (it ended before the pipe opened)
             return None
         text = stderr
         try_it = self.login_hint()

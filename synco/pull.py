@@ -48,19 +48,13 @@ _HOME = 'case $p in "~") p=$HOME ;; "~/"*) p=$HOME/${p#"~/"} ;; esac\n'
 # that is writable and lets programs run (a /tmp mounted noexec is common on hardened servers)
 BASES = '"${TMPDIR:-/tmp}" /tmp /var/tmp /dev/shm ${XDG_RUNTIME_DIR:+"$XDG_RUNTIME_DIR"} "$HOME"'
 
-PROBE = 'p=$1\n' + _HOME + r'''
-echo "os $(uname -sm 2>/dev/null)"
-if [ ! -e "$p" ]; then echo "dir missing"
-elif [ ! -d "$p" ]; then echo "dir notdir"
-elif ! cd "$p" 2>/dev/null || [ ! -r . ]; then echo "dir denied"
-else echo "dir ok"; fi
-for c in "$(command -v synco-source 2>/dev/null)" "$HOME/.local/bin/synco-source" \
-         "$HOME/synco-source" "$p/synco-source"; do
-  if [ -n "$c" ] && [ -f "$c" ] && [ -x "$c" ]; then
-    echo "have $("$c" --version 2>/dev/null | head -n 1) @ $c"
-  fi
-done
-for base in BASES; do
+# where synco-source may be installed: PATH, install.sh's folder (~/.local/bin), its fallback the
+# current folder (the home folder or the application's)
+CANDIDATES = ('"$(command -v synco-source 2>/dev/null)" "$HOME/.local/bin/synco-source" '
+              '"$HOME/synco-source" "$p/synco-source"')
+
+# folders of earlier pulls whose owning shell is gone and that are older than a minute
+SWEEP = r'''for base in BASES; do
   for f in "$base"/synco-pull-*; do
     [ -d "$f" ] && [ -O "$f" ] || continue
     pid=${f##*/synco-pull-}; pid=${pid%%.*}
@@ -70,8 +64,20 @@ for base in BASES; do
     rm -rf "$f" && echo "swept $f"
   done
 done
-echo end
 '''.replace("BASES", BASES)
+
+PROBE = 'p=$1\n' + _HOME + r'''
+echo "os $(uname -sm 2>/dev/null)"
+if [ ! -e "$p" ]; then echo "dir missing"
+elif [ ! -d "$p" ]; then echo "dir notdir"
+elif ! cd "$p" 2>/dev/null || [ ! -r . ]; then echo "dir denied"
+else echo "dir ok"; fi
+for c in CANDIDATES; do
+  if [ -n "$c" ] && [ -f "$c" ] && [ -x "$c" ]; then
+    echo "have $("$c" --version 2>/dev/null | head -n 1) @ $c"
+  fi
+done
+'''.replace("CANDIDATES", CANDIDATES) + SWEEP + "echo end\n"
 
 UPLOAD = r'''d= keep= tried=
 trap '[ -n "$keep" ] || [ -z "$d" ] || rm -rf "$d"' EXIT
@@ -96,8 +102,22 @@ keep=1
 echo end
 '''.replace("BASES", BASES)
 
-SERVE = 'p=$1; bin=$2; up=$3; shift 3\n' + _HOME + r'''
-if [ -n "$up" ]; then
+# The remote command of the pull. Without a binary or an upload it first looks for an installed
+# synco-source of this version itself (one login instead of two for the common case) and, when
+# there is none, says NOT_INSTALLED and ends before anything is made.
+NOT_INSTALLED = "synco-pull: no synco-source of this version here"
+SERVE = 'p=$1; bin=$2; up=$3; want=$4; shift 4\n' + _HOME + r'''
+if [ -z "$bin" ] && [ -z "$up" ]; then
+  for c in CANDIDATES; do
+    if [ -n "$c" ] && [ -f "$c" ] && [ -x "$c" ] &&
+       [ "$("$c" --version 2>/dev/null | head -n 1)" = "$want" ]; then bin=$c; break; fi
+  done
+  if [ -z "$bin" ]; then echo "NOT_INSTALLED" >&2; exit 3; fi
+  echo "synco-pull: using $bin" >&2
+  { SWEEP } >&2
+fi
+if [ -n "$up" ]; then'''.replace("CANDIDATES", CANDIDATES).replace("NOT_INSTALLED", NOT_INSTALLED).replace(
+    "{ SWEEP }", "{\n" + SWEEP + "}") + r'''
   d=${up%/*}/synco-pull-$$.${up##*.}
   mv "$up" "$d" || { echo "synco-pull: the uploaded synco-source in $up is gone" >&2; exit 3; }
   bin=$d/synco-source
@@ -111,9 +131,15 @@ fi
 trap 'rm -rf "$d"' EXIT
 trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 chmod 700 "$d"
-cd "$p" || exit 3
+cd "$p" 2>/dev/null && [ -r . ] || { echo "synco-pull: cannot enter $p" >&2; exit 3; }
 TMPDIR=$d "$bin" serve --stdio "$@"
 '''.replace("BASES", BASES)
+
+
+class Unserved(Exception):
+    """The remote command ended before synco-source ran (none of this version there, or the
+    folder cannot be entered): internal, pull then probes (which names a folder problem) and
+    uploads."""
 
 
 @dataclass
@@ -288,7 +314,8 @@ def serve_argv(target: Target, binary: str, uploaded: str, recipient: str | None
     """The channel's command line for synco-source; ``recipient`` None only in tests of the
     transport (the session key then travels in the hello)."""
     args = (["--recipient", recipient] if recipient else []) + (["--all"] if all_data else [])
-    return target.channel.argv(sh(SERVE, target.path, binary, uploaded, *args))
+    return target.channel.argv(sh(SERVE, target.path, binary, uploaded,
+                                  f"synco-source {__version__}", *args))
 
 
 def remote_failure(channel: Channel, code: int | None, stderr: str,
@@ -322,13 +349,17 @@ def pull(opts: PullOptions, ui: UI) -> Summary:
     channel = target.channel
     channel.check_local()
     channel.prepare()
+    identity = keys.Identity.generate()  # this pull's own key pair: only the public half travels
+    try:  # a synco-source of this version already there: one login does it all
+        return serve(target, serve_argv(target, "", "", identity.public_text, opts.all_data),
+                     identity, opts.download, ui)
+    except Unserved:
+        pass
     found = probe(target)
     for folder in found.swept:
         ui.info(f"removed {folder} of an earlier pull on {channel.label}")
     binary, uploaded = found.installed(), ""
-    if binary:
-        ui.info(f"{channel.label}: using {binary}")
-    else:
+    if not binary:
         for line, path in found.have:
             ui.info(f"{channel.label}: {path} is {line or 'not runnable'}, not synco-source "
                     f"{__version__}; uploading one for this pull")
@@ -338,7 +369,6 @@ def pull(opts: PullOptions, ui: UI) -> Summary:
                              hint="install synco-source there with Python 3.11+ "
                                   "(pipx install synco), then run synco pull again")
         uploaded = upload(target, sourcebin.obtain(opts.source_binary, ui.info), ui)
-    identity = keys.Identity.generate()  # this pull's own key pair: only the public half travels
     return serve(target, serve_argv(target, binary or "", uploaded, identity.public_text,
                                     opts.all_data), identity, opts.download, ui)
 
@@ -354,7 +384,11 @@ def serve(target: Target, argv: list[str], identity, download: DownloadOptions, 
 
     def heard(line: str) -> None:
         tail.append(line)
-        if not line.startswith(("synco-source: error:", "synco-source: hint:")) \
+        if line.startswith("swept "):
+            ui.info(f"removed {line[6:]} of an earlier pull on {channel.label}")
+        elif line.startswith("synco-pull: using "):
+            ui.info(f"{channel.label}: using {line[18:]}")
+        elif not line.startswith(("synco-source: error:", "synco-source: hint:", NOT_INSTALLED)) \
                 and "stop with Ctrl-C" not in line:  # its words for a server someone watches
             ui.info(f"remote: {line.removeprefix('synco-source: ')}")
 
@@ -367,6 +401,9 @@ def serve(target: Target, argv: list[str], identity, download: DownloadOptions, 
         return Download(download, ui, remote=source, sc=sc).run()
     except (ServerUnreachable, UnsupportedFormat) as exc:
         code = source.close(wait=2.0) if source is not None else None
+        if source is None and any(line.startswith("synco-pull: ")
+                                  and not line.startswith("synco-pull: using ") for line in tail):
+            raise Unserved() from None
         raise remote_failure(channel, code, "\n".join(tail), fallback=exc) from None
     finally:
         if source is not None:

@@ -114,6 +114,7 @@ def test_pull_mysql_project_over_ssh(how, ssh_env, shop, mysql_db, tmp_path, req
     assert tree(local / "uploads") == tree(app / "uploads")
     assert ("uploading synco-source" in result.stderr) == (how == "uploaded"), result.stderr
     assert ("is synco-source 0.0.1, not" in result.stderr) == (how == "uploaded"), result.stderr
+    assert (f"using {sshd.bin / 'synco-source'}" in result.stderr) == (how == "installed")
     assert not [p for p in app.rglob("*") if "synco" in p.name and p.name != "synco.yaml"]
 
 
