@@ -54,10 +54,16 @@ CHILD = textwrap.dedent("""
     from synco_source import engines
     from synco_source.dburl import parse
     what, dst = sys.argv[2], parse(sys.argv[3])
-    if what == "download":
-        copy_database(parse(sys.argv[4]), dst)
-    else:
-        print(engines.restore(dst))
+    try:
+        if what == "download":
+            copy_database(parse(sys.argv[4]), dst)
+        else:
+            print(engines.restore(dst))
+    except BaseException as exc:  # show what a failing clean-up would hide
+        import traceback
+        if exc.__context__ is not None:
+            traceback.print_exception(exc.__context__)
+        raise
 """)
 
 
@@ -444,3 +450,22 @@ def test_second_ctrl_c_stops_a_blocked_rollback_and_the_next_run_finishes_it(pai
     notes = mysql.recover(dst)
     assert "rolled back" in notes[0]
     assert mysql_fingerprint(dst) == old
+
+
+def test_a_statement_with_non_utf8_bytes_is_named_not_a_crash(pair):
+    """Another client's running statement may hold bytes that are not UTF-8 (a binary literal);
+    the check reads it as bytes and still names the connection."""
+    src, dst, new, old = pair
+    other = mysql_connect(dst, dst.database)
+    worker = threading.Thread(target=lambda: other.query(b"SELECT SLEEP(3), _binary'\xed\xa0\xff'"))
+    worker.start()
+    try:
+        time.sleep(0.5)
+        loader = mysql.Loader(dst)
+        with pytest.raises(DatabaseError) as info:
+            loader.begin(dump_chunks(src)[0])
+        loader.abort()
+        assert f"connection {other.thread_id()}" in str(info.value) and "SELECT SLEEP(3)" in str(info.value)
+    finally:
+        worker.join()
+        other.close()

@@ -26,9 +26,13 @@ HINT = ("commit or close that connection (the application, an IDE, a mysql promp
 
 def _sessions(conn) -> list[tuple]:
     """(id, user, host, db, command, time, info, in_transaction) of every other client connection."""
-    rows = query(conn, "SELECT ID, USER, HOST, DB, COMMAND, TIME, INFO FROM information_schema.PROCESSLIST "
+    # INFO as bytes: another client's statement may hold bytes that are not UTF-8 (a binary
+    # literal), and the driver would fail decoding them (leaving the connection unusable)
+    rows = query(conn, "SELECT ID, USER, HOST, DB, COMMAND, TIME, CAST(LEFT(INFO, 200) AS BINARY) "
+                       "FROM information_schema.PROCESSLIST "
                        "WHERE ID <> CONNECTION_ID() AND COMMAND NOT IN ('Daemon', 'Binlog Dump') "
                        "AND USER <> 'system user' ORDER BY ID")
+    rows = [(*r[:6], (r[6] or b"").decode("utf-8", "replace")) for r in rows]
     try:
         open_trx = {r[0] for r in query(conn, "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX")}
     except pymysql.err.Error:  # no PROCESS privilege: transactions unknown
