@@ -147,16 +147,16 @@ def test_killed_while_undoing_a_failed_swap(pair):
     after that rename leaves a journal that the next run rolls back."""
     src, dst, new, old = pair
     execute(src, "CREATE VIEW v_bad AS SELECT w FROM a")
-    script = CHILD.replace("copy_database(parse(sys.argv[4]), dst)",
-                           "import dbfixtures, synco_source.engines.mysql.dump as d\n"
-                           "    orig = d.Dumper.schema\n"
-                           "    def bad(self):\n"
-                           "        s = orig(self)\n"
-                           "        for v in s['views']:\n"
-                           "            if v['name'] == 'v_bad': v['create'] = v['create'].replace('`w`', '`nope`', 1)\n"
-                           "        return s\n"
-                           "    d.Dumper.schema = bad\n"
-                           "    copy_database(parse(sys.argv[4]), dst)")
+    script = CHILD.replace("what, dst = ", "import synco_source.engines.mysql.dump as d\n"
+                           "orig = d.Dumper.schema\n"
+                           "def bad(self):\n"
+                           "    s = orig(self)\n"
+                           "    for v in s['views']:\n"
+                           "        if v['name'] == 'v_bad': v['create'] = v['create'].replace('`w`', '`nope`', 1)\n"
+                           "    return s\n"
+                           "d.Dumper.schema = bad\n"
+                           "what, dst = ")
+    assert "d.Dumper.schema = bad" in script
     env = dict(os.environ, **{FAULT_ENV: "undone"})
     run = subprocess.run([sys.executable, "-c", script, str(TESTS), "download", url_text(dst), url_text(src)],
                          env=env, capture_output=True, text=True, timeout=120)

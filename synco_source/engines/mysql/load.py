@@ -135,15 +135,23 @@ class Loader:
 
     def abort(self) -> None:
         try:
-            with failing(f"cannot drop the shadow database {self.shadow!r}"):
-                if self.conn is None or not self.conn.open:
-                    self.conn = connect(self.url)
-                self._rollback()
-                # a swap that could not be rolled back keeps its journal there for the next run
-                if not swap.pending(self.conn, self.shadow):
-                    query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.shadow)}")
+            try:
+                self._drop_shadow()
+            except DatabaseError:
+                # the connection may be unusable after what made us abort: once more on a new one
+                self._drop_connection()
+                self._drop_shadow()
         finally:
             self.close()
+
+    def _drop_shadow(self) -> None:
+        with failing(f"cannot drop the shadow database {self.shadow!r}"):
+            if self.conn is None or not self.conn.open:
+                self.conn = connect(self.url)
+            self._rollback()
+            # a swap that could not be rolled back keeps its journal there for the next run
+            if not swap.pending(self.conn, self.shadow):
+                query(self.conn, f"DROP DATABASE IF EXISTS {qi(self.shadow)}")
 
     def close(self) -> None:
         if self.conn is not None and self.conn.open:
