@@ -260,6 +260,26 @@ class Bench:
             outcome = "FAIL: the finished run left something else than new + previous"
         return outcome, said, at
 
+    def next_run(self, token: str) -> str:
+        """Kill a run inside the swap, then run ``synco download`` again as a user would (no
+        separate recover): it must finish with the new database in place."""
+        self.reset()
+        probe = self.kit.probe(self.dst, "swap")
+        proc = self.start(token)
+        start = time.monotonic()
+        while proc.poll() is None and not probe() and time.monotonic() - start < 120:
+            time.sleep(0.001)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        again = subprocess.run(synco_cmd("download", token, "--yes", "--db-url", self.kit.text(self.dst)),
+                               env=client_env(self.home), capture_output=True, text=True, timeout=600)
+        if again.returncode:
+            return f"failed: {again.stderr.strip()[-300:]}"
+        if self.kit.fingerprint(self.kit.url(self.dst)) != self.new:
+            return "failed: the target is not the new database"
+        return "ok (exit 0, the new database in place)"
+
 
 def kind_of(said: str) -> str:
     """What recover did, in a few words (the database names taken out)."""
@@ -289,6 +309,10 @@ def run_engine(kit: Kit, runs: int, home: Path) -> dict:
                 print(line, flush=True)
                 if outcome.startswith("FAIL"):
                     results["fail"].append(line)
+            results["next_run"] = bench.next_run(source.token)
+            print(f"{kit.engine} a real download after a kill inside the swap: {results['next_run']}", flush=True)
+            if not results["next_run"].startswith("ok"):
+                results["fail"].append(f"{kit.engine} next run: {results['next_run']}")
     finally:
         bench.cleanup()
     return results
@@ -309,7 +333,8 @@ def report(all_results: list[dict]) -> str:
     for res in all_results:
         said = ", ".join(f"{k}: {v}" for k, v in sorted(res["recover"].items()))
         lines.append(f"- {res['engine']}: a whole run takes {res['whole']:.2f} s; {res['runs']} kills, "
-                     f"{len(res['fail'])} failures; what the next run's recover did: {said}.")
+                     f"{len(res['fail'])} failures; what the next run's recover did: {said}; a real "
+                     f"`synco download` right after a kill inside the swap: {res.get('next_run', '-')}.")
     return "\n".join(lines) + "\n"
 
 
