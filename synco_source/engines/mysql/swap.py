@@ -105,6 +105,10 @@ def rename_sql(pairs: list[tuple[str, str]]) -> str:
     return "RENAME TABLE " + ", ".join(f"{a} TO {b}" for a, b in pairs)
 
 
+def _as_database_error(exc: BaseException, what: str) -> DatabaseError:
+    return exc if isinstance(exc, DatabaseError) else DatabaseError(f"{what}: {error_text(exc)}")
+
+
 def _triggers(objs: list[dict]) -> list[dict]:
     return [o for o in objs if o["kind"] == "trigger"]
 
@@ -193,7 +197,8 @@ class Swap:
                        f"SET SESSION sql_mode = {qs(obj['sql_mode'])}")
                 self.q(f"cannot create {obj['kind']} {obj['name']!r} in {db!r}", obj["create"])
         finally:
-            query(self.conn, f"SET SESSION sql_mode = {qs(mode)}")
+            with contextlib.suppress(pymysql.err.Error):  # a broken connection fails the next step
+                query(self.conn, f"SET SESSION sql_mode = {qs(mode)}")
 
     def _drop(self, db: str, objs: list[dict]) -> None:
         if not objs:
@@ -229,8 +234,8 @@ class Swap:
         with no_sigint():
             try:
                 self.finish()
-            except DatabaseError as exc:
-                self._after_failure(exc, self._undo_quietly)
+            except (DatabaseError, pymysql.err.Error) as exc:
+                self._after_failure(_as_database_error(exc, "cannot finish the swap"), self._undo_quietly)
 
     def _after_failure(self, exc: BaseException, back) -> None:
         interrupted = self.guard.pressed or isinstance(exc, KeyboardInterrupt)
@@ -392,7 +397,10 @@ def recover(conn, target: str, journal_db: str) -> Recovered | None:
     with no_sigint():
         if swap.renamed():
             try:
-                swap.finish()
+                try:
+                    swap.finish()
+                except pymysql.err.Error as exc:
+                    raise _as_database_error(exc, f"cannot finish the {what}") from None
                 return Recovered(f"finished the {what} that an earlier, stopped run had begun: "
                                  f"{target!r} is the new copy, the one it replaced is "
                                  f"{plan['keep']!r}", plan["kind"], True)
