@@ -341,7 +341,8 @@ def report(all_results: list[dict]) -> str:
 def write_results(text: str) -> None:
     path = HERE / "RESULTS.md"
     old = path.read_text()
-    section = re.compile(r"^## Swap fault injection.*?(?=^## |\Z)", re.S | re.M)
+    # up to the next section's heading or the marker comment another script puts before it
+    section = re.compile(r"^## Swap fault injection.*?(?=^## |^<!-- |\Z)", re.S | re.M)
     new = section.sub(lambda m: text + "\n", old, count=1) if section.search(old) else old.rstrip("\n") + "\n\n" + text
     path.write_text(new)
 
