@@ -162,6 +162,37 @@ def cache_clear() -> None:
                 f"from {before.root}")
 
 
+def _local_target(ui: UI, db_url, password_prompt, allow_remote_target, files_dir, only, output,
+                  no_cache, cache_size):
+    """The local project and the DownloadOptions that ``download`` and ``pull`` share."""
+    from .download import DownloadOptions
+
+    project = _local_project(db_url, files_dir, need_db=output is None)
+    if project.framework != "generic":
+        ui.info(f"local {project.framework} project in {project.root}")
+    _local_password(project, db_url, password_prompt, ui)
+    opts = DownloadOptions(db_url=project.database, file_dirs=project.file_sets, only=only,
+                           output=output, allow_remote_target=allow_remote_target,
+                           local_hosts=guard.project_hosts(project.root),
+                           **cache_options(no_cache, cache_size))
+    return project, opts
+
+
+def _report(summary, project, output, ui: UI, verb: str) -> None:
+    """What a download or pull did, then the framework's post-import steps."""
+    if summary.tables:
+        ui.info(f"database {summary.database}: {summary.tables} tables, {summary.rows} rows"
+                + (f"; previous kept as {summary.previous}" if summary.previous else ""))
+    if summary.files_written or summary.files_present:
+        ui.info(f"files: {summary.files_written} written, {summary.files_present} already "
+                f"up to date")
+    ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB {verb}"
+            + (f" ({summary.chunks_fetched} chunks fetched, {summary.chunks_cached} from the "
+               f"cache)" if summary.chunks_cached else ""))
+    if summary.tables and output is None:
+        _after_import(project, ui)
+
+
 @app.command()
 def download(
     token: str = typer.Argument(..., help="The token printed by synco-source."),
@@ -183,30 +214,14 @@ def download(
     cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
 ) -> None:
     """Download a session published by synco-source and import it locally."""
-    from .download import DownloadOptions, download as run_download
+    from .download import download as run_download
 
     ui = UI(assume_yes=yes, quiet=quiet)
     with edge(ui):
-        project = _local_project(db_url, files_dir, need_db=output is None)
-        if project.framework != "generic":
-            ui.info(f"local {project.framework} project in {project.root}")
-        _local_password(project, db_url, password_prompt, ui)
-        opts = DownloadOptions(token=token, db_url=project.database, file_dirs=project.file_sets,
-                               only=only, output=output, **cache_options(no_cache, cache_size))
-        opts.allow_remote_target = allow_remote_target
-        opts.local_hosts = guard.project_hosts(project.root)
-        summary = run_download(opts, ui)
-        if summary.tables:
-            ui.info(f"database {summary.database}: {summary.tables} tables, {summary.rows} rows"
-                    + (f"; previous kept as {summary.previous}" if summary.previous else ""))
-        if summary.files_written or summary.files_present:
-            ui.info(f"files: {summary.files_written} written, {summary.files_present} already "
-                    f"up to date")
-        ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB downloaded"
-                + (f" ({summary.chunks_fetched} chunks fetched, {summary.chunks_cached} from the "
-                   f"cache)" if summary.chunks_cached else ""))
-        if summary.tables and output is None:
-            _after_import(project, ui)
+        project, opts = _local_target(ui, db_url, password_prompt, allow_remote_target, files_dir,
+                                      only, output, no_cache, cache_size)
+        opts.token = token
+        _report(run_download(opts, ui), project, output, ui, "downloaded")
 
 
 @app.command()
@@ -245,33 +260,17 @@ def pull(
     cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
 ) -> None:
     """Run synco-source on a server over ssh, kubectl or docker and import here, in one command."""
-    from .download import DownloadOptions
     from .pull import PullOptions, pull as run_pull
 
     ui = UI(assume_yes=yes, quiet=quiet)
     with edge(ui):
-        project = _local_project(db_url, files_dir, need_db=output is None)
-        if project.framework != "generic":
-            ui.info(f"local {project.framework} project in {project.root}")
-        _local_password(project, db_url, password_prompt, ui)
+        project, download_opts = _local_target(ui, db_url, password_prompt, allow_remote_target,
+                                               files_dir, only, output, no_cache, cache_size)
         opts = PullOptions(
             target=remote, container=container, context=context, exec_prefix=exec_prefix,
             source_binary=source_binary, all_data=all_data, root=Path.cwd(),
-            download=DownloadOptions(db_url=project.database, file_dirs=project.file_sets,
-                                     only=only, output=output,
-                                     allow_remote_target=allow_remote_target,
-                                     local_hosts=guard.project_hosts(project.root),
-                                     **cache_options(no_cache, cache_size)))
-        summary = run_pull(opts, ui)
-        if summary.tables:
-            ui.info(f"database {summary.database}: {summary.tables} tables, {summary.rows} rows"
-                    + (f"; previous kept as {summary.previous}" if summary.previous else ""))
-        if summary.files_written or summary.files_present:
-            ui.info(f"files: {summary.files_written} written, {summary.files_present} already "
-                    f"up to date")
-        ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB pulled")
-        if summary.tables and output is None:
-            _after_import(project, ui)
+            download=download_opts)
+        _report(run_pull(opts, ui), project, output, ui, "pulled")
 
 
 @app.command()

@@ -329,6 +329,8 @@ class Download:
         guard.check_target(url, allow=self.opts.allow_remote_target, local_hosts=self.opts.local_hosts)
         loader = engines.loader(url)
         count = loader.describe_target()
+        for note in getattr(loader, "notes", None) or []:  # a killed run's leftovers, cleaned up
+            self.ui.info(note)
         if count:
             self.ui.confirm(f"replace database {url.database} ({count} tables) on "
                             f"{loader.url.redacted}? "

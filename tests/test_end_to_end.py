@@ -113,3 +113,18 @@ def test_only_files_leaves_the_database_alone(shop, tmp_path):
         assert result.code == 0, result.stderr
     assert tree(tmp_path / "local") == tree(files)
     assert "tables" not in result.stderr, "no database was imported"
+
+
+def test_download_says_it_removed_a_killed_runs_shadow(shop, mysql_db, tmp_path):
+    """A shadow database left by a run killed with -9 is removed by the next download, which
+    says so on its terminal (the engine's recovery notes reach the user)."""
+    from dbfixtures import mysql_execute
+
+    dst = mysql_db("dst")
+    mysql_execute(dst, f"CREATE DATABASE `{dst.database}__synco_new`", database="")
+    mysql_execute(dst, "CREATE TABLE half (id INT)", database=dst.database + "__synco_new")
+    with Source(["--listen", "127.0.0.1:0"], db_url=shop_url(shop), cwd=tmp_path) as source:
+        result = synco("download", source.token, "--yes", db_url=shop_url(dst))
+    assert result.code == 0, result.stderr
+    assert "__synco_new" in result.stderr and "removed" in result.stderr
+    assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
