@@ -36,7 +36,8 @@ from pathlib import Path
 import platformdirs
 import zstandard
 
-from synco_source.errors import UsageError
+from synco_source import format
+from synco_source.errors import IntegrityError, UsageError
 
 GiB = 1 << 30
 MIN_DEFAULT_SIZE = 2 * GiB
@@ -159,11 +160,11 @@ class ChunkCache:
             return None
         plain = None
         try:
-            if data[:1] == KIND_ZSTD:
-                plain = zstandard.ZstdDecompressor().decompress(data[1:], max_output_size=size)
+            if data[:1] == KIND_ZSTD:  # the format's capped reader: a damaged entry is no bomb
+                plain = format.decompress(data[1:], size, "cache entry")
             elif data[:1] == KIND_RAW:
                 plain = data[1:]
-        except zstandard.ZstdError:
+        except IntegrityError:
             plain = None
         if plain is None or len(plain) != size or hashlib.sha256(plain).hexdigest() != sha256:
             self.warn(f"chunk cache entry {sha256[:12]} was damaged; it is removed and fetched again")
