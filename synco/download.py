@@ -38,6 +38,7 @@ from .fetch import MANIFEST_LIMIT, META_LIMIT, Remote, chunk_limit, ordered
 from . import guard
 from .ui import UI
 
+DB_SET = "db"           # the database's set name (synco_source.produce.DB_SET)
 CLOCK_SKEW = 300        # seconds a meta's 'expires' may lie behind this machine's clock
 PARTIAL_MIN = 1 << 20   # objects at least this large keep their received start across runs
 
@@ -99,14 +100,17 @@ def get_meta(remote, sc: format.SessionCrypto) -> dict:
     return meta
 
 
-def wait_ready(remote: Remote, sc: format.SessionCrypto, ui: UI, interval: float) -> dict:
+def wait_ready(remote: Remote, sc: format.SessionCrypto, ui: UI, interval: float,
+               early=None) -> dict:
+    """The meta once the session is ready, or already while it dumps when ``early(meta)`` says
+    so (the database's parts can be imported before the server is done, FORMAT.md §6.4)."""
     last_seq = 0
     with ui.status("waiting for the server") as update:
         while True:
             meta = get_meta(remote, sc)
             if meta["seq"] >= last_seq:
                 last_seq = meta["seq"]
-                if meta["state"] == "ready":
+                if meta["state"] == "ready" or (early is not None and early(meta)):
                     return meta
                 if meta["state"] == "failed":
                     raise SourceFailed(meta.get("message", "no reason given"))
@@ -273,9 +277,11 @@ class Download:
                             limit=MANIFEST_LIMIT)
         return self.sc.open_manifest(entry["manifest"], blob, entry["name"], entry["kind"])
 
-    def _announce(self, database: dict | None, plans: list[files.FileSetPlan]) -> None:
+    def _announce(self, database: dict | None, plans: list[files.FileSetPlan],
+                  seen: dict[str, bool]) -> None:
         """Say how much the cache already has: "1,012 of 1,065 chunks cached, 21 MB to fetch of
-        423 MB"."""
+        423 MB"; ``seen`` tells for the chunks of tables imported already whether the cache had
+        them before they were fetched."""
         chunks = {}
         if database:
             for table in database["tables"]:
@@ -289,28 +295,49 @@ class Download:
             return
         if database:
             self.cache.note_database_size(sum(chunks.values()))
-        cached = [sha for sha in chunks if self.cache.has(sha)]
+        cached = [sha for sha in chunks if (seen[sha] if sha in seen else self.cache.has(sha))]
         total = sum(chunks.values())
         missing = total - sum(chunks[sha] for sha in cached)
         self.ui.info(f"{len(cached):,} of {len(chunks):,} chunks cached, {_mb(missing)} to fetch "
                      f"of {_mb(total)}")
 
+    def _streams(self, meta: dict) -> bool:
+        """Whether to import the database's parts while the server still dumps: it publishes
+        them, the database is wanted, and there is somewhere to put it."""
+        wanted = not self.opts.only or DB_SET in self.opts.only
+        return (wanted and (self.opts.db_url is not None or self.opts.output is not None)
+                and format.published_parts(meta) is not None)
+
     def run(self) -> Summary:
         with self.remote:
-            meta = wait_ready(self.remote, self.sc, self.ui, self.opts.poll_interval)
-            sets = select_sets(meta, self.opts.only)
-            check_destinations(sets, self.opts)
-            for folder in self.opts.file_dirs.values():
-                for leftover in files.sweep(folder):
-                    self.ui.info(f"removed {leftover}, left behind by an earlier run that was stopped")
-            manifests = [(s, self.manifest(s)) for s in sets]
-            database = next((m for s, m in manifests if s["kind"] == "database"), None)
-            plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
-                     for s, m in manifests if s["kind"] == "files"]
-            target = self._open_target(database) if database else None
+            meta = wait_ready(self.remote, self.sc, self.ui, self.opts.poll_interval,
+                              early=self._streams)
+            early = None  # the database imported while the server dumped: target, tables
             try:
-                self._announce(database, plans)
-                self._transfer(database, target, plans)
+                if meta["state"] != "ready":
+                    early = self._stream(meta)
+                    meta = early.meta
+                sets = select_sets(meta, self.opts.only)
+                check_destinations(sets, self.opts)
+                for folder in self.opts.file_dirs.values():
+                    for leftover in files.sweep(folder):
+                        self.ui.info(f"removed {leftover}, left behind by an earlier run that was stopped")
+                manifests = [(s, self.manifest(s)) for s in sets]
+                database = next((m for s, m in manifests if s["kind"] == "database"), None)
+                plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
+                         for s, m in manifests if s["kind"] == "files"]
+                if early is not None:
+                    early.check(database)
+                    target = early.target
+                else:
+                    target = self._open_target(database) if database else None
+            except BaseException:
+                if early is not None:
+                    self._abort(early.target)
+                raise
+            try:
+                self._announce(database, plans, early.seen if early else {})
+                self._transfer(database, target, plans, len(early.tables) if early else None)
             finally:
                 for remote in self.public.values():
                     remote.close()
@@ -338,9 +365,13 @@ class Download:
                             "pass --yes to replace it without asking")
         return loader
 
-    def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan]) -> None:
+    def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan],
+                  loaded: int | None = None) -> None:
+        """Fetch and put in place. With ``loaded``, the target has begun and holds the first
+        ``loaded`` tables already (imported while the server dumped)."""
         stagings = [files.Staging(p, self.session_hex) for p in plans]
-        db_bytes = sum(c["size"] for t in database["tables"] for c in t["chunks"]) if database else 0
+        db_bytes = (sum(c["size"] for t in database["tables"][loaded or 0:] for c in t["chunks"])
+                    if database else 0)
         total = db_bytes + sum(p.needed_bytes for p in plans)
         with self.ui.progress() as bars:
             fetched = bars.add_task("download", total=total)
@@ -352,8 +383,8 @@ class Download:
                     self._stage_files(staging)
                     self.ui.will_change(f"the files of set {staging.plan.name!r}")
                 if database:
-                    loaded = bars.add_task("import", total=db_bytes)
-                    self._load(database, target, lambda n: bars.advance(loaded, n))
+                    imported = bars.add_task("import", total=db_bytes)
+                    self._load(database, target, lambda n: bars.advance(imported, n), loaded)
                     self.summary.previous = target.commit() or ""
                     target = None
                     self.ui.did_change("the database", f"the SQL file {self.opts.output} was written"
@@ -429,15 +460,111 @@ class Download:
         self.on_fetched(len(data))
         return data
 
-    def _load(self, manifest: dict, target, advance) -> None:
-        target.begin(manifest["schema"])
-        items = interleave(manifest["tables"])
-        for (table, chunk), plain in ordered(items, lambda item: self.fetch_chunk(item[1])):
-            target.load(table, plain)
-            advance(len(plain))
+    def _load(self, manifest: dict, target, advance, loaded: int | None = None) -> None:
+        if loaded is None:
+            target.begin(manifest["schema"])
+        self._load_tables(manifest["tables"][loaded or 0:], target, advance)
         self.summary.tables = len(manifest["tables"])
         self.summary.rows = sum(t["rows"] for t in manifest["tables"])
         self.summary.database = str(self.opts.output or self.opts.db_url.database)
+
+
+    def _load_tables(self, tables: list[dict], target, advance) -> None:
+        items = interleave(tables)
+        for (table, chunk), plain in ordered(items, lambda item: self.fetch_chunk(item[1])):
+            target.load(table, plain)
+            advance(len(plain))
+
+    # ------------------------------------------------------------ import while the server dumps
+
+    def _part(self, label: str, table: bool) -> dict:
+        name = self.sc.manifest_name(label)
+        blob = self._object(name, f"part {label!r}", limit=MANIFEST_LIMIT)
+        return self.sc.open_part(name, blob, label, table)
+
+    def _stream(self, meta: dict) -> "_Early":
+        """Import the database's tables as the server publishes their parts (FORMAT.md §6.4),
+        until its meta says ready; what was loaded is checked against the full manifest then."""
+        head = self._part(format.schema_part_label(DB_SET), table=False)
+        early = _Early(self._open_target(head), head)
+        try:
+            early.target.begin(head["schema"])
+            self._stream_tables(early, meta)
+        except BaseException:
+            self._abort(early.target)
+            raise
+        return early
+
+    def _stream_tables(self, early: "_Early", meta: dict) -> None:
+        last_seq = meta["seq"]
+        with self.ui.progress() as bars:
+            total = 0
+            fetched = bars.add_task("download", total=total)
+            imported = bars.add_task("import", total=total)
+            self.on_fetched = lambda n: bars.advance(fetched, n)
+            while True:
+                if meta["state"] == "ready":
+                    early.meta = meta
+                    return
+                if meta["state"] == "failed":
+                    raise SourceFailed(meta.get("message", "no reason given"))
+                count = format.published_parts(meta)
+                if count is None or count < len(early.tables):
+                    raise IntegrityError("the session's meta took back parts of the database it "
+                                         "had published", hint="run synco-source again")
+                if count > len(early.tables):
+                    numbers = range(len(early.tables) + 1, count + 1)
+                    parts = ordered(numbers, lambda n: self._part(
+                        format.table_part_label(DB_SET, n), table=True))
+                    batch = [early.add(part) for _, part in parts]
+                    self._note_cached(batch, early.seen)
+                    total += sum(c["size"] for t in batch for c in t["chunks"])
+                    for task in (fetched, imported):
+                        bars.update(task, total=total)
+                    self._load_tables(batch, early.target, lambda n: bars.advance(imported, n))
+                else:
+                    time.sleep(self.opts.poll_interval)
+                while True:
+                    newer = get_meta(self.remote, self.sc)
+                    if newer["seq"] >= last_seq:
+                        break
+                    time.sleep(self.opts.poll_interval)
+                meta, last_seq = newer, newer["seq"]
+
+    def _note_cached(self, tables: list[dict], seen: dict[str, bool]) -> None:
+        """Remember, before fetching, which chunks the cache had (for the announcement)."""
+        if self.cache is None:
+            return
+        for table in tables:
+            for chunk in table["chunks"]:
+                if chunk["sha256"] not in seen:
+                    seen[chunk["sha256"]] = self.cache.has(chunk["sha256"])
+
+
+class _Early:
+    """The part of the database imported while the server dumped."""
+
+    def __init__(self, target, head: dict) -> None:
+        self.target, self.head = target, head
+        self.tables: list[dict] = []
+        self.seen: dict[str, bool] = {}
+        self.meta: dict = {}
+
+    def add(self, part: dict) -> dict:
+        if (part["engine"], part["database"]) != (self.head["engine"], self.head["database"]):
+            raise IntegrityError("a part of the database names another database than its schema")
+        self.tables.append(part["tables"][0])
+        return self.tables[-1]
+
+    def check(self, database: dict | None) -> None:
+        """The full manifest must say exactly what was imported from the parts."""
+        if (database is None
+                or (database["engine"], database["database"], database["schema"])
+                != (self.head["engine"], self.head["database"], self.head["schema"])
+                or database["tables"][:len(self.tables)] != self.tables):
+            raise IntegrityError("the database manifest does not match the parts imported while "
+                                 "the server dumped", hint="run synco-source again and use the "
+                                                           "new token")
 
 
 def _mb(n: int) -> str:

@@ -270,6 +270,12 @@ class SessionCrypto:
         check_manifest(doc, set_name, kind)
         return doc
 
+    def open_part(self, name: str, blob: bytes, label: str, table: bool) -> dict:
+        """A database part (§6.4): the schema part, or (``table``) a table part."""
+        doc = self.open_json(crypto.ROLE_MANIFEST, name, blob, f"part {label!r}")
+        check_part(doc, label, table)
+        return doc
+
 
 # ---------------------------------------------------------------- the strict reader
 #
@@ -444,6 +450,40 @@ def check_manifest(doc: dict, set_name: str, kind: str | None = None) -> None:
         for number, table in enumerate(doc["tables"]):
             if table.get("skipped") and table["chunks"]:
                 raise IntegrityError(f"malformed {what}: tables[{number}] is skipped but has chunks")
+
+
+# ---------------------------------------------------------------- database parts (§6.4)
+
+def schema_part_label(set_name: str) -> str:
+    """The label whose manifest name (§4) is the database's schema part; '#' is in no set name."""
+    return f"{set_name}#schema"
+
+
+def table_part_label(set_name: str, number: int) -> str:
+    """The label of the part holding the ``number``-th table (from 1, in load order)."""
+    return f"{set_name}#{number}"
+
+
+def published_parts(meta: dict) -> int | None:
+    """How many table parts a ``dumping`` meta says are published (§6.4), or None when the
+    source publishes no parts (an older source, or no database)."""
+    count = meta.get("progress", {}).get("parts")
+    if meta["state"] != "dumping" or count is None:
+        return None
+    if type(count) is not int or not 0 <= count <= MAX_INT:
+        raise IntegrityError(f"malformed meta: progress.parts is {count!r}, not a count")
+    return count
+
+
+def check_part(doc: dict, label: str, table: bool) -> None:
+    """A database part (§6.4), strictly: a database manifest of that label, the schema part with
+    no tables, a table part with exactly one table and an empty schema."""
+    check_manifest(doc, label, "database")
+    what = f"part {label!r}"
+    if table and (len(doc["tables"]) != 1 or doc["schema"]):
+        raise IntegrityError(f"malformed {what}: it must hold one table and no schema")
+    if not table and doc["tables"]:
+        raise IntegrityError(f"malformed {what}: the schema part lists tables")
 
 
 def expired(meta: dict, now: float | None = None, skew: float = 300.0) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from .dburl import DatabaseUrl
 from .session import ChunkStore, Session
 
 DB_SET = "db"
+PAUSE_ENV = "SYNCO_TEST_DUMP_PAUSE"  # tests: seconds to wait after each table's part
 
 
 @dataclass
@@ -70,23 +72,36 @@ class SkipReport:
 def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress, plan: Plan,
                   selections: dict) -> dict:
     """Dump the database; the plan's file selectors run in the same snapshot, into ``selections``."""
+    pause = float(os.environ.get(PAUSE_ENV) or 0)
     with engines.dumper(url) as dumper:
         schema = dumper.schema()
         names = dumper.tables()
+        head = {"engine": url.engine, "database": url.database}
+        # the parts (docs/FORMAT.md §6.4): the schema first, then each table once its chunks are
+        # written, so a client can import while the rest is still being dumped
+        _publish_part(store.session, format.schema_part_label(DB_SET),
+                      {**head, "schema": schema, "tables": []})
+        progress.update(force=True, step="database", parts=0, tables_done=0, tables=len(names))
         tables = []
         for number, table in enumerate(names, 1):
             if plan.skip_table_data(table) or plan.skip_table_data(bare_name(table)):
                 tables.append({"name": table, "rows": 0, "chunks": [], "skipped": True})
-                continue
-            progress.update(force=True, step="database", table=table, tables_done=number - 1,
-                            tables=len(names))
-            futures, rows = [], 0
-            for batch in cut_rows(dumper.rows(table)):
-                rows += len(batch)
-                futures.append((len(batch), store.put(dumper.encode_chunk(table, batch))))
-                progress.update(bytes=store.stored_bytes)
-            chunks = [dict(f.result(), rows=n) for n, f in futures]
-            tables.append({"name": table, "rows": rows, "chunks": chunks})
+            else:
+                progress.update(force=True, step="database", table=table,
+                                tables_done=number - 1, tables=len(names))
+                futures, rows = [], 0
+                for batch in cut_rows(dumper.rows(table)):
+                    rows += len(batch)
+                    futures.append((len(batch), store.put(dumper.encode_chunk(table, batch))))
+                    progress.update(bytes=store.stored_bytes)
+                chunks = [dict(f.result(), rows=n) for n, f in futures]  # all written now
+                tables.append({"name": table, "rows": rows, "chunks": chunks})
+            _publish_part(store.session, format.table_part_label(DB_SET, number),
+                          {**head, "schema": {}, "tables": [tables[-1]]})
+            progress.update(force=True, parts=number, tables_done=number,
+                            bytes=store.stored_bytes)
+            if pause:
+                time.sleep(pause)
         bare = {bare_name(t) for t in names}
         for name, selector in plan.file_selectors.items():
             if name in plan.file_sets:
@@ -132,6 +147,14 @@ def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[di
     say(f"ready: {store.count} objects, {store.stored_bytes} bytes in "
         f"{time.monotonic() - started:.1f} s")
     return sets
+
+
+def _publish_part(session: Session, label: str, body: dict) -> None:
+    """One part of the database (a database manifest named by its label), written before the
+    meta that counts it."""
+    manifest = {"format": format.FORMAT_VERSION, "name": label, "kind": "database", **body}
+    object_name, blob = session.crypto.seal_manifest(label, manifest)
+    session.write_object(object_name, blob)
 
 
 def _publish_manifest(session: Session, name: str, kind: str, body: dict) -> dict:
