@@ -178,6 +178,33 @@ def _local_target(ui: UI, db_url, password_prompt, allow_remote_target, files_di
     return project, opts
 
 
+VERIFY_HELP = "Then check that the local database holds what was imported (as synco verify)."
+
+
+def _verify(url, ui: UI) -> None:
+    """Compare the local database with what the last import put there; differences raise
+    LocalCopyDiffers (its own exit code), naming each table."""
+    from synco_source.errors import LocalCopyDiffers
+
+    from .verify import check
+
+    result = check(url)
+    if result is None:
+        ui.info(f"no record of an import into {url.redacted}: nothing to compare with "
+                f"(synco download or pull records one)")
+        return
+    if result.identical:
+        ui.info(f"database {url.database}: all {result.tables} tables are as the last import "
+                f"left them (checked in {result.seconds:.1f} s)")
+        return
+    for line in result.lines():
+        ui.info(line)
+    count = len(result.changed) + len(result.added) + len(result.dropped)
+    raise LocalCopyDiffers(f"database {url.database} differs from the last import in {count} "
+                           f"table{'s' if count != 1 else ''}: "
+                           + ", ".join(result.changed + result.added + result.dropped))
+
+
 def _report(summary, project, output, ui: UI, verb: str) -> None:
     """What a download or pull did, then the framework's post-import steps."""
     if summary.tables:
@@ -212,6 +239,7 @@ def download(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
+    verify: bool = typer.Option(False, "--verify", help=VERIFY_HELP),
 ) -> None:
     """Download a session published by synco-source and import it locally."""
     from .download import download as run_download
@@ -221,7 +249,10 @@ def download(
         project, opts = _local_target(ui, db_url, password_prompt, allow_remote_target, files_dir,
                                       only, output, no_cache, cache_size)
         opts.token = token
-        _report(run_download(opts, ui), project, output, ui, "downloaded")
+        summary = run_download(opts, ui)
+        _report(summary, project, output, ui, "downloaded")
+        if verify and summary.tables and output is None:
+            _verify(opts.db_url, ui)
 
 
 @app.command()
@@ -258,6 +289,7 @@ def pull(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
     no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
     cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
+    verify: bool = typer.Option(False, "--verify", help=VERIFY_HELP),
 ) -> None:
     """Run synco-source on a server over ssh, kubectl or docker and import here, in one command."""
     from .pull import PullOptions, pull as run_pull
@@ -270,7 +302,28 @@ def pull(
             target=remote, container=container, context=context, exec_prefix=exec_prefix,
             source_binary=source_binary, all_data=all_data, root=Path.cwd(),
             download=download_opts)
-        _report(run_pull(opts, ui), project, output, ui, "pulled")
+        summary = run_pull(opts, ui)
+        _report(summary, project, output, ui, "pulled")
+        if verify and summary.tables and output is None:
+            _verify(download_opts.db_url, ui)
+
+
+@app.command("verify")
+def verify_cmd(
+    db_url: Optional[str] = typer.Option(None, "--db-url", help="Local database URL "
+                                         "(default: the project's, else $SYNCO_DB_URL)."),
+    password_prompt: bool = typer.Option(False, "--password-prompt", help="Ask for the local "
+                                         "database's password (keeps it out of ps and the history)."),
+) -> None:
+    """Say whether the local database still holds what the last download or pull imported."""
+    ui = UI()
+    with edge(ui):
+        project = _local_project(db_url, [], need_db=True)
+        _local_password(project, db_url, password_prompt, ui)
+        if project.database is None:
+            raise UsageError("no local database to verify",
+                             hint="pass --db-url or set SYNCO_DB_URL")
+        _verify(project.database, ui)
 
 
 @app.command()

@@ -390,6 +390,7 @@ class Download:
                     self.ui.did_change("the database", f"the SQL file {self.opts.output} was written"
                                        if self.opts.output is not None else
                                        f"the database {self.opts.db_url.database} was replaced")
+                    self._record_import(database)
                 for staging in stagings:
                     self._commit_files(staging)
             finally:
@@ -417,6 +418,18 @@ class Download:
             self.ui.did_change(what, f"{what} were updated")
         elif what in self.ui.pending:
             self.ui.pending.remove(what)
+
+    def _record_import(self, database: dict) -> None:
+        """Fingerprint the database just swapped in, for synco verify (synco/verify.py); a
+        failure only costs the record."""
+        if self.opts.output is not None:
+            return
+        from . import verify
+
+        try:
+            verify.record_import(self.opts.db_url, database)
+        except (SyncoError, OSError) as exc:
+            self.ui.warn(f"could not record the imported tables for 'synco verify': {exc}")
 
     def _abort(self, target) -> None:
         """Undo the unfinished import; a failure here must not hide the reason we stopped."""

@@ -129,6 +129,15 @@ class Aborted(SyncoError):
     exit_code = 11
 
 
+class LocalCopyDiffers(SyncoError):
+    """{message}
+
+    synco verify: the local database is no longer what the last import put there (tables named)."""
+
+    exit_code = 12
+    hint = "pull again to get the server's copy back, or keep the local edits"
+
+
 class Interrupted(SyncoError):
     """interrupted; nothing was changed
 
