@@ -326,8 +326,9 @@ class Download:
                 database = next((m for s, m in manifests if s["kind"] == "database"), None)
                 plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
                          for s, m in manifests if s["kind"] == "files"]
+                rest = None  # with early: the tables (and rest of a table) still to load
                 if early is not None:
-                    early.check(database)
+                    rest = early.check(database)
                     target = early.target
                 else:
                     target = self._open_target(database) if database else None
@@ -337,7 +338,7 @@ class Download:
                 raise
             try:
                 self._announce(database, plans, early.seen if early else {})
-                self._transfer(database, target, plans, len(early.tables) if early else None)
+                self._transfer(database, target, plans, rest)
             finally:
                 for remote in self.public.values():
                     remote.close()
@@ -366,12 +367,12 @@ class Download:
         return loader
 
     def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan],
-                  loaded: int | None = None) -> None:
-        """Fetch and put in place. With ``loaded``, the target has begun and holds the first
-        ``loaded`` tables already (imported while the server dumped)."""
+                  rest: list[dict] | None = None) -> None:
+        """Fetch and put in place. With ``rest``, the target has begun and holds all the
+        database but ``rest`` already (imported while the server dumped)."""
         stagings = [files.Staging(p, self.session_hex) for p in plans]
-        db_bytes = (sum(c["size"] for t in database["tables"][loaded or 0:] for c in t["chunks"])
-                    if database else 0)
+        tables = database["tables"] if database and rest is None else rest or []
+        db_bytes = sum(c["size"] for t in tables for c in t["chunks"])
         total = db_bytes + sum(p.needed_bytes for p in plans)
         with self.ui.progress() as bars:
             fetched = bars.add_task("download", total=total)
@@ -384,7 +385,7 @@ class Download:
                     self.ui.will_change(f"the files of set {staging.plan.name!r}")
                 if database:
                     imported = bars.add_task("import", total=db_bytes)
-                    self._load(database, target, lambda n: bars.advance(imported, n), loaded)
+                    self._load(database, target, lambda n: bars.advance(imported, n), rest)
                     self.summary.previous = target.commit() or ""
                     target = None
                     self.ui.did_change("the database", f"the SQL file {self.opts.output} was written"
@@ -473,10 +474,10 @@ class Download:
         self.on_fetched(len(data))
         return data
 
-    def _load(self, manifest: dict, target, advance, loaded: int | None = None) -> None:
-        if loaded is None:
+    def _load(self, manifest: dict, target, advance, rest: list[dict] | None = None) -> None:
+        if rest is None:
             target.begin(manifest["schema"])
-        self._load_tables(manifest["tables"][loaded or 0:], target, advance)
+        self._load_tables(manifest["tables"] if rest is None else rest, target, advance)
         self.summary.tables = len(manifest["tables"])
         self.summary.rows = sum(t["rows"] for t in manifest["tables"])
         self.summary.database = str(self.opts.output or self.opts.db_url.database)
@@ -522,14 +523,14 @@ class Download:
                 if meta["state"] == "failed":
                     raise SourceFailed(meta.get("message", "no reason given"))
                 count = format.published_parts(meta)
-                if count is None or count < len(early.tables):
+                if count is None or count < early.parts:
                     raise IntegrityError("the session's meta took back parts of the database it "
                                          "had published", hint="run synco-source again")
-                if count > len(early.tables):
-                    numbers = range(len(early.tables) + 1, count + 1)
+                if count > early.parts:
+                    numbers = range(early.parts + 1, count + 1)
                     parts = ordered(numbers, lambda n: self._part(
                         format.table_part_label(DB_SET, n), table=True))
-                    batch = [early.add(part) for _, part in parts]
+                    batch = _joined([early.add(part) for _, part in parts])
                     self._note_cached(batch, early.seen)
                     total += sum(c["size"] for t in batch for c in t["chunks"])
                     for task in (fetched, imported):
@@ -559,25 +560,62 @@ class _Early:
 
     def __init__(self, target, head: dict) -> None:
         self.target, self.head = target, head
-        self.tables: list[dict] = []
+        self.tables: list[dict] = []  # joined from the parts
+        self.parts = 0
         self.seen: dict[str, bool] = {}
         self.meta: dict = {}
 
     def add(self, part: dict) -> dict:
+        """Take in one table part: a table, or the next run of its chunks (§6.4)."""
         if (part["engine"], part["database"]) != (self.head["engine"], self.head["database"]):
             raise IntegrityError("a part of the database names another database than its schema")
-        self.tables.append(part["tables"][0])
-        return self.tables[-1]
+        piece = part["tables"][0]
+        self.parts += 1
+        if self.tables and self.tables[-1]["name"] == piece["name"]:
+            last = self.tables[-1]
+            if last.get("skipped") or piece.get("skipped"):
+                raise IntegrityError(f"malformed parts: skipped table {piece['name'][:80]!r} "
+                                     f"comes in more than one part")
+            self.tables[-1] = {**last, "rows": last["rows"] + piece["rows"],
+                               "chunks": last["chunks"] + piece["chunks"]}
+        else:
+            self.tables.append(dict(piece))
+        return piece
 
-    def check(self, database: dict | None) -> None:
-        """The full manifest must say exactly what was imported from the parts."""
-        if (database is None
-                or (database["engine"], database["database"], database["schema"])
-                != (self.head["engine"], self.head["database"], self.head["schema"])
-                or database["tables"][:len(self.tables)] != self.tables):
+    def check(self, database: dict | None) -> list[dict]:
+        """The full manifest must say exactly what was imported from the parts (the last table
+        may have been imported in part); returns what is left to load."""
+        done = self.tables
+        bad = (database is None
+               or (database["engine"], database["database"], database["schema"])
+               != (self.head["engine"], self.head["database"], self.head["schema"])
+               or len(done) > len(database["tables"])
+               or (done and database["tables"][:len(done) - 1] != done[:-1]))
+        if not bad and done:
+            full, last = database["tables"][len(done) - 1], done[-1]
+            bad = (full["name"] != last["name"] or full.get("skipped") != last.get("skipped")
+                   or full["chunks"][:len(last["chunks"])] != last["chunks"]
+                   or (len(full["chunks"]) == len(last["chunks"]) and full != last))
+        if bad:
             raise IntegrityError("the database manifest does not match the parts imported while "
                                  "the server dumped", hint="run synco-source again and use the "
                                                            "new token")
+        if not done:
+            return database["tables"]
+        full = database["tables"][len(done) - 1]
+        tail = full["chunks"][len(done[-1]["chunks"]):]
+        return ([{**full, "chunks": tail}] if tail else []) + database["tables"][len(done):]
+
+
+def _joined(pieces: list[dict]) -> list[dict]:
+    """Consecutive runs of one table's chunks as one entry (interleave takes each table once)."""
+    joined: list[dict] = []
+    for piece in pieces:
+        if joined and joined[-1]["name"] == piece["name"]:
+            joined[-1] = {**joined[-1], "chunks": joined[-1]["chunks"] + piece["chunks"]}
+        else:
+            joined.append(piece)
+    return joined
 
 
 def _mb(n: int) -> str:

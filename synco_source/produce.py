@@ -14,7 +14,8 @@ from .dburl import DatabaseUrl
 from .session import ChunkStore, Session
 
 DB_SET = "db"
-PAUSE_ENV = "SYNCO_TEST_DUMP_PAUSE"  # tests: seconds to wait after each table's part
+PAUSE_ENV = "SYNCO_TEST_DUMP_PAUSE"  # tests: seconds to wait after each part
+PART_BYTES = 8 << 20  # a large table is published in parts of about this many plaintext bytes
 
 
 @dataclass
@@ -77,31 +78,46 @@ def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress, plan:
         schema = dumper.schema()
         names = dumper.tables()
         head = {"engine": url.engine, "database": url.database}
-        # the parts (docs/FORMAT.md §6.4): the schema first, then each table once its chunks are
-        # written, so a client can import while the rest is still being dumped
+        # the parts (docs/FORMAT.md §6.4): the schema first, then runs of each table's chunks
+        # once they are written, so a client can import while the rest is still being dumped
         _publish_part(store.session, format.schema_part_label(DB_SET),
                       {**head, "schema": schema, "tables": []})
         progress.update(force=True, step="database", parts=0, tables_done=0, tables=len(names))
-        tables = []
+        tables, parts = [], 0
+
+        def publish(table: str, chunks: list[dict], **extra) -> None:
+            nonlocal parts
+            parts += 1
+            piece = {"name": table, "rows": sum(c["rows"] for c in chunks), "chunks": chunks}
+            _publish_part(store.session, format.table_part_label(DB_SET, parts),
+                          {**head, "schema": {}, "tables": [{**piece, **extra}]})
+            progress.update(force=True, parts=parts, bytes=store.stored_bytes)
+            if pause:
+                time.sleep(pause)
+
         for number, table in enumerate(names, 1):
             if plan.skip_table_data(table) or plan.skip_table_data(bare_name(table)):
                 tables.append({"name": table, "rows": 0, "chunks": [], "skipped": True})
-            else:
-                progress.update(force=True, step="database", table=table,
-                                tables_done=number - 1, tables=len(names))
-                futures, rows = [], 0
-                for batch in cut_rows(dumper.rows(table)):
-                    rows += len(batch)
-                    futures.append((len(batch), store.put(dumper.encode_chunk(table, batch))))
-                    progress.update(bytes=store.stored_bytes)
-                chunks = [dict(f.result(), rows=n) for n, f in futures]  # all written now
-                tables.append({"name": table, "rows": rows, "chunks": chunks})
-            _publish_part(store.session, format.table_part_label(DB_SET, number),
-                          {**head, "schema": {}, "tables": [tables[-1]]})
-            progress.update(force=True, parts=number, tables_done=number,
-                            bytes=store.stored_bytes)
-            if pause:
-                time.sleep(pause)
+                publish(table, [], skipped=True)
+                continue
+            progress.update(force=True, step="database", table=table,
+                            tables_done=number - 1, tables=len(names))
+            chunks, pending, pending_bytes, published = [], [], 0, False
+            for batch in cut_rows(dumper.rows(table)):
+                plain = dumper.encode_chunk(table, batch)
+                pending.append((len(batch), store.put(plain)))
+                pending_bytes += len(plain)
+                progress.update(bytes=store.stored_bytes)
+                if pending_bytes >= PART_BYTES:
+                    piece = [dict(f.result(), rows=n) for n, f in pending]  # all written now
+                    publish(table, piece)
+                    chunks += piece
+                    pending, pending_bytes, published = [], 0, True
+            piece = [dict(f.result(), rows=n) for n, f in pending]
+            chunks += piece
+            if piece or not published:
+                publish(table, piece)
+            tables.append({"name": table, "rows": sum(c["rows"] for c in chunks), "chunks": chunks})
         bare = {bare_name(t) for t in names}
         for name, selector in plan.file_selectors.items():
             if name in plan.file_sets:

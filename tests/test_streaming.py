@@ -15,7 +15,7 @@ from pgfixtures import pg_fingerprint
 from sourceproc import Source
 from synco.download import Download, DownloadOptions, get_meta
 from synco.ui import UI
-from synco_source import crypto, engines, format
+from synco_source import crypto, engines, format, produce as produce_module
 from synco_source.errors import IntegrityError
 from synco_source.produce import PAUSE_ENV, Plan, produce
 from synco_source.session import Session
@@ -141,6 +141,27 @@ def test_parts_then_ready_load_the_same_database(counts, mysql_db, tmp_path):
     assert download.summary.rows > 20000
 
 
+def test_a_table_in_several_parts_partly_loaded_when_ready(mysql_db, tmp_path, monkeypatch):
+    """A part per chunk; the session turns ready while table customer is half imported: the
+    rest of its chunks come from the full manifest."""
+    monkeypatch.setattr(produce_module, "PART_BYTES", 1)
+    src, dst = mysql_db("src"), mysql_db("dst", create=False)
+    make_shop(src)
+    session, folder = published(tmp_path, src)
+    names, number = [], 1
+    while (folder / "o" / session.crypto.manifest_name(format.table_part_label("db", number))).exists():
+        label = format.table_part_label("db", number)
+        name = session.crypto.manifest_name(label)
+        names.append(session.crypto.open_part(name, (folder / "o" / name).read_bytes(), label,
+                                              True)["tables"][0]["name"])
+        number += 1
+    assert names.count("customer") >= 3, names
+    half = names.index("customer") + 2  # two of customer's parts, not all
+    transport = Scripted(folder, session, [early_meta(n) for n in range(half + 1)])
+    run(session, transport, dst)
+    assert mysql_fingerprint(dst) == mysql_fingerprint(src)
+
+
 def test_parts_that_the_full_manifest_contradicts_abort_with_nothing_changed(
         mysql_db, mysql_server, tmp_path):
     src, dst = mysql_db("src"), mysql_db("dst")
@@ -148,7 +169,7 @@ def test_parts_that_the_full_manifest_contradicts_abort_with_nothing_changed(
     make_local(dst)
     before = mysql_fingerprint(dst)
     session, folder = published(tmp_path, src)
-    # the part of table customer is resealed with one chunk fewer than the full manifest lists
+    # the part of table customer is resealed without the first chunk the full manifest lists
     for number in range(1, 10):
         label = format.table_part_label("db", number)
         name = session.crypto.manifest_name(label)
@@ -156,7 +177,7 @@ def test_parts_that_the_full_manifest_contradicts_abort_with_nothing_changed(
         if part["tables"][0]["name"] == "customer":
             break
     assert len(part["tables"][0]["chunks"]) > 1
-    part["tables"][0]["chunks"].pop()
+    part["tables"][0]["chunks"].pop(0)
     (folder / "o" / name).write_bytes(session.crypto.seal_json(crypto.ROLE_MANIFEST, name, part))
     transport = Scripted(folder, session, [early_meta(number)])
     with pytest.raises(IntegrityError, match="does not match the parts"):
