@@ -32,10 +32,9 @@ from synco_source.dburl import DatabaseUrl
 from synco_source.errors import (IntegrityError, LocalIOError, ServerUnreachable, SessionNotFound,
                                  SourceFailed, SyncoError, UsageError)
 
-from . import files, keys
+from . import files, guard, keys, state
 from .cache import ChunkCache
 from .fetch import MANIFEST_LIMIT, META_LIMIT, Remote, chunk_limit, ordered
-from . import guard
 from .ui import UI
 
 DB_SET = "db"           # the database's set name (synco_source.produce.DB_SET)
@@ -322,6 +321,7 @@ class Download:
                 for folder in self.opts.file_dirs.values():
                     for leftover in files.sweep(folder):
                         self.ui.info(f"removed {leftover}, left behind by an earlier run that was stopped")
+                self._owed_files(sets)
                 manifests = [(s, self.manifest(s)) for s in sets]
                 database = next((m for s, m in manifests if s["kind"] == "database"), None)
                 plans = [files.plan(s["name"], m, self.opts.file_dirs[s["name"]])
@@ -386,6 +386,9 @@ class Download:
                 if database:
                     imported = bars.add_task("import", total=db_bytes)
                     self._load(database, target, lambda n: bars.advance(imported, n), rest)
+                    if self.opts.output is None:  # a kill between swap and files leaves a note
+                        for staging in stagings:
+                            state.owe_files(staging.plan.root, self.opts.db_url.database)
                     self.summary.previous = target.commit() or ""
                     target = None
                     self.ui.did_change("the database", f"the SQL file {self.opts.output} was written"
@@ -403,6 +406,23 @@ class Download:
             self.summary.files_written += len(plan.needed)
             self.summary.files_present += len(plan.present)
 
+    def _owed_files(self, sets: list[dict]) -> None:
+        """Say when an earlier run replaced the database but was stopped before it put the files
+        of a folder in place: this run brings them (its plan compares every file), unless the
+        folder's set is left out."""
+        chosen = {s["name"] for s in sets if s["kind"] == "files"}
+        for name, folder in self.opts.file_dirs.items():
+            note = state.owed_files(folder)
+            if note is None:
+                continue
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(note["since"]))
+            text = (f"the run of {when} stopped after it replaced the database {note['database']} "
+                    f"and before it put the files of {folder} in place")
+            if name in chosen:
+                self.ui.info(f"{text}; this run brings them up to date")
+            else:
+                self.ui.warn(f"{text}; sync them too (leave out --only)")
+
     def _commit_files(self, staging: files.Staging) -> None:
         """Move a set's staged files into place, telling the UI what changed (also how far a
         failure or Ctrl-C got), so that no message claims "nothing was changed" after it."""
@@ -415,6 +435,7 @@ class Download:
                                          f"of set {staging.plan.name!r} were put in place")
                 self.ui.will_change(what)
             raise
+        state.files_paid(staging.plan.root)
         if staging.staged:
             self.ui.did_change(what, f"{what} were updated")
         elif what in self.ui.pending:

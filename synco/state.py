@@ -20,6 +20,7 @@ import json
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import platformdirs
@@ -87,3 +88,54 @@ class FileHashes:
                     os.unlink(tmp)
                 except OSError:
                     pass
+
+
+# ---------------------------------------------------------------- files owed after a swap
+#
+# The database is swapped in before the file sets are put in place (the swap is the step that can
+# be refused: a lock, a broken view). A run killed between the two leaves the new database with
+# the old files. Before the swap, a note per target folder records that its files are owed; each
+# set's commit removes its note. The next run into that folder finds the note, says what happened,
+# and brings the files up to date (its plan compares every file with the manifest anyway).
+
+def _pending_path(root: Path, folder: Path | None = None) -> Path:
+    name = hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:32]
+    return (folder or state_dir() / "files") / f"{name}.pending"
+
+
+def owe_files(root: Path, database: str, folder: Path | None = None) -> None:
+    """Note that ``root``'s files are owed once ``database`` is replaced (errors ignored)."""
+    path = _pending_path(root, folder)
+    body = json.dumps({"version": VERSION, "root": os.path.realpath(root), "database": database,
+                       "since": int(time.time())}).encode()
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def files_paid(root: Path, folder: Path | None = None) -> None:
+    """The files of ``root`` are in place: drop its note."""
+    try:
+        _pending_path(root, folder).unlink()
+    except OSError:
+        pass
+
+
+def owed_files(root: Path, folder: Path | None = None) -> dict | None:
+    """The note of a run that replaced a database but did not put ``root``'s files in place."""
+    try:
+        doc = json.loads(_pending_path(root, folder).read_bytes())
+    except (OSError, ValueError):
+        return None
+    if (isinstance(doc, dict) and doc.get("version") == VERSION
+            and doc.get("root") == os.path.realpath(root) and isinstance(doc.get("database"), str)
+            and isinstance(doc.get("since"), int)):
+        return doc
+    return None

@@ -159,3 +159,42 @@ def test_a_stop_signal_goes_to_the_handler_a_swap_installed_for_ctrl_c():
         finally:
             signal.signal(signal.SIGINT, old)
     assert pressed == [signal.SIGINT, signal.SIGINT]
+
+
+def test_files_owed_after_the_swap_are_brought_by_the_next_run(shop, local, tmp_path, monkeypatch):
+    """A run stopped after the database swap and before its files were put in place leaves a
+    note; the next run (another session) says what happened and brings the files up to date."""
+    from e2e import tree
+    from synco import state
+
+    dst, folder, _ = local
+    source_files = make_files(tmp_path / "files")
+
+    def stopped(self):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(files.Staging, "commit", stopped)
+        with published(shop, tmp_path, files=source_files) as (source, _):
+            code, printed = run_in_edge(source.token, dst, folder)
+    assert code == 130, printed
+    note = state.owed_files(folder)
+    assert note is not None and note["database"] == dst.database, note
+    (tmp_path / "again").mkdir()
+    with published(shop, tmp_path / "again", files=source_files) as (source, _):
+        code, printed = run_in_edge_ok(source.token, dst, folder)
+    assert f"stopped after it replaced the database {dst.database}" in printed, printed
+    have, want = tree(folder), tree(source_files)
+    assert {path: have.get(path) for path in want} == want
+    assert state.owed_files(folder) is None
+
+
+def run_in_edge_ok(token: str, dst, folder: Path) -> tuple[int, str]:
+    ui = UI(assume_yes=True)
+    out = io.StringIO()
+    ui.console = Console(file=out, width=400)
+    opts = DownloadOptions(token=token, db_url=cli.dburl.parse(url_of(dst)), file_dirs={"f": folder},
+                           poll_interval=0.05)
+    with cli.edge(ui):
+        Download(opts, ui).run()
+    return 0, out.getvalue()
