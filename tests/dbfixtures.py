@@ -32,12 +32,8 @@ _DEFINER = re.compile(r" DEFINER=\S+@\S+")
 
 
 def testdata_dir() -> Path:
-    """``<repo>/../shared/testdata``; fails clearly when it is missing."""
-    path = Path(__file__).resolve().parent.parent.parent / "shared" / "testdata"
-    if not path.is_dir():
-        pytest.fail(f"test data directory {path} is missing: check out the shared test data "
-                    "(sakila-mysql, chinook) next to the repository")
-    return path
+    """``tests/testdata``: the public sample databases (with their licences) the tests load."""
+    return Path(__file__).resolve().parent / "testdata"
 
 
 def _server_url() -> DatabaseUrl:
