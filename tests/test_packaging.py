@@ -158,11 +158,26 @@ def test_client_binary_runs(built):
 
 
 # ---------------------------------------------------------------------------------------------
-# a real dump with the binary: MariaDB at 127.0.0.1:3306 (root, no password), as the brief of the
-# chroot test needs TCP (a socket file is not in the chroot)
+# a real dump with the binary over TCP, since a socket file is not in the chroot: the server of
+# SYNCO_TEST_MYSQL_URL / SYNCO_TEST_PG_URL when it is a TCP one, else 127.0.0.1 on the default port
 
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-MYSQL_URL = "mysql://root@127.0.0.1:3306"
+def _tcp_server(variable: str, default: str):
+    from synco_source.dburl import parse
+
+    text = os.environ.get(variable)
+    url = parse(text) if text else None
+    return parse(default) if url is None or url.socket else url
+
+
+def _base_url(url) -> str:
+    who = url.user + (f":{url.password}" if url.password else "")
+    return f"{url.engine}://{who}@{url.host}:{url.port}"
+
+
+_MY = _tcp_server("SYNCO_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
+MYSQL = {"host": _MY.host, "port": _MY.port, "user": _MY.user, "password": _MY.password}
+MYSQL_URL = _base_url(_MY)
+PG_URL = _base_url(_tcp_server("SYNCO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/"))
 
 
 def _mysql(database=None):
@@ -180,7 +195,7 @@ def databases():
     try:
         _mysql().close()
     except pymysql.err.Error as exc:
-        need(False, f"MariaDB at 127.0.0.1:3306 as root without a password ({exc})")
+        need(False, f"MariaDB at {_MY.host}:{_MY.port} as {_MY.user} ({exc})")
     made = []
 
     def make(fill: bool, rows: int = 12345) -> str:
@@ -317,11 +332,11 @@ def test_server_dumps_postgresql_in_an_empty_chroot(built, chroot, pagila_pg, pg
 
     shutil.copy2(SERVER, chroot / "synco-source")
     dst = pg_db(label="chroot", create=False)
-    url = f"postgresql://postgres@127.0.0.1:5432/{pagila_pg.database}"
+    url = f"{PG_URL}/{pagila_pg.database}"
     args = ["serve", "--listen", "127.0.0.1:0", "--db-url", url, "--ttl", "10m"]
     with Serving(["chroot", str(chroot), "/synco-source", *args]) as server:
         run = subprocess.run([str(CLIENT), "download", server.token,
-                              "--db-url", f"postgresql://postgres@127.0.0.1:5432/{dst.database}",
+                              "--db-url", f"{PG_URL}/{dst.database}",
                               "--yes"], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, f"synco download failed:\n{run.stdout}\n{run.stderr}"
     assert pg_fingerprint(dst) == pg_fingerprint(pagila_pg)
@@ -409,7 +424,7 @@ def test_nohup_survives_a_hang_up_through_the_launchers(built, shop):
     from sourceproc import Source
 
     source = Source(["--listen", "127.0.0.1:0", "--db-url",
-                     f"mysql://root@127.0.0.1:3306/{shop.database}"], python=[str(SERVER)],
+                     f"{MYSQL_URL}/{shop.database}"], python=[str(SERVER)],
                     ignore=(signal.SIGHUP,), new_session=True)
     try:
         source.wait_ready()

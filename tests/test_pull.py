@@ -22,7 +22,7 @@ import pytest
 from binaries import SERVER
 from e2e import make_files, make_shop, one_error_line, tree
 from pgfixtures import pg_execute, pg_fingerprint
-from dbfixtures import mysql_fingerprint
+from dbfixtures import mysql_fingerprint, url_text
 from sourceproc import StaticServer, env_with, synco
 from sshd import Sshd, free_port, sshd_server  # noqa: F401 - the fixture
 from synco_source import __version__
@@ -32,11 +32,11 @@ VENV_SOURCE = Path(sys.executable).parent / "synco-source"
 
 
 def mysql_url(db) -> str:
-    return f"mysql://root@127.0.0.1:3306/{db.database}"
+    return url_text(db)  # the server of SYNCO_TEST_MYSQL_URL, socket or TCP
 
 
 def pg_url(db) -> str:
-    return f"postgresql://postgres@127.0.0.1:5432/{db.database}"
+    return url_text(db)
 
 
 def script(path: Path, text: str) -> Path:
