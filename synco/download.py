@@ -18,8 +18,6 @@ continued with a ``Range`` request next time.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,12 +27,14 @@ import httpx
 
 from synco_source import crypto, engines, format
 from synco_source.dburl import DatabaseUrl
-from synco_source.errors import (IntegrityError, LocalIOError, ServerUnreachable, SessionNotFound,
+from synco_source.errors import (IntegrityError, ServerUnreachable, SessionNotFound,
                                  SourceFailed, SyncoError, UsageError)
 
 from . import files, guard, keys, state
 from .cache import ChunkCache
 from .fetch import MANIFEST_LIMIT, META_LIMIT, Remote, chunk_limit, ordered
+from .parts import EarlyImport, joined
+from .sqlfile import SqlFile
 from .ui import UI
 
 DB_SET = "db"           # the database's set name (synco_source.produce.DB_SET)
@@ -349,7 +349,7 @@ class Download:
     def _open_target(self, manifest: dict):
         """The loader (or SQL writer) for the database, after asking before replacing one."""
         if self.opts.output is not None:
-            return _SqlFile(self.opts.output, manifest["engine"])
+            return SqlFile(self.opts.output, manifest["engine"])
         url = self.opts.db_url
         if url.engine != manifest["engine"]:
             raise UsageError(f"the session holds a {manifest['engine']} database but --db-url "
@@ -517,11 +517,11 @@ class Download:
         blob = self._object(name, f"part {label!r}", limit=MANIFEST_LIMIT)
         return self.sc.open_part(name, blob, label, table)
 
-    def _stream(self, meta: dict) -> "_Early":
+    def _stream(self, meta: dict) -> "EarlyImport":
         """Import the database's tables as the server publishes their parts (FORMAT.md §6.4),
         until its meta says ready; what was loaded is checked against the full manifest then."""
         head = self._part(format.schema_part_label(DB_SET), table=False)
-        early = _Early(self._open_target(head), head)
+        early = EarlyImport(self._open_target(head), head)
         try:
             early.target.begin(head["schema"])
             self._stream_tables(early, meta)
@@ -530,7 +530,7 @@ class Download:
             raise
         return early
 
-    def _stream_tables(self, early: "_Early", meta: dict) -> None:
+    def _stream_tables(self, early: "EarlyImport", meta: dict) -> None:
         last_seq = meta["seq"]
         with self.ui.progress() as bars:
             total = 0
@@ -551,7 +551,7 @@ class Download:
                     numbers = range(early.parts + 1, count + 1)
                     parts = ordered(numbers, lambda n: self._part(
                         format.table_part_label(DB_SET, n), table=True))
-                    batch = _joined([early.add(part) for _, part in parts])
+                    batch = joined([early.add(part) for _, part in parts])
                     self._note_cached(batch, early.seen)
                     total += sum(c["size"] for t in batch for c in t["chunks"])
                     for task in (fetched, imported):
@@ -576,106 +576,8 @@ class Download:
                     seen[chunk["sha256"]] = self.cache.has(chunk["sha256"])
 
 
-class _Early:
-    """The part of the database imported while the server dumped."""
-
-    def __init__(self, target, head: dict) -> None:
-        self.target, self.head = target, head
-        self.tables: list[dict] = []  # joined from the parts
-        self.parts = 0
-        self.seen: dict[str, bool] = {}
-        self.meta: dict = {}
-
-    def add(self, part: dict) -> dict:
-        """Take in one table part: a table, or the next run of its chunks (§6.4)."""
-        if (part["engine"], part["database"]) != (self.head["engine"], self.head["database"]):
-            raise IntegrityError("a part of the database names another database than its schema")
-        piece = part["tables"][0]
-        self.parts += 1
-        if self.tables and self.tables[-1]["name"] == piece["name"]:
-            last = self.tables[-1]
-            if last.get("skipped") or piece.get("skipped"):
-                raise IntegrityError(f"malformed parts: skipped table {piece['name'][:80]!r} "
-                                     f"comes in more than one part")
-            self.tables[-1] = {**last, "rows": last["rows"] + piece["rows"],
-                               "chunks": last["chunks"] + piece["chunks"]}
-        else:
-            self.tables.append(dict(piece))
-        return piece
-
-    def check(self, database: dict | None) -> list[dict]:
-        """The full manifest must say exactly what was imported from the parts (the last table
-        may have been imported in part); returns what is left to load."""
-        done = self.tables
-        bad = (database is None
-               or (database["engine"], database["database"], database["schema"])
-               != (self.head["engine"], self.head["database"], self.head["schema"])
-               or len(done) > len(database["tables"])
-               or (done and database["tables"][:len(done) - 1] != done[:-1]))
-        if not bad and done:
-            full, last = database["tables"][len(done) - 1], done[-1]
-            bad = (full["name"] != last["name"] or full.get("skipped") != last.get("skipped")
-                   or full["chunks"][:len(last["chunks"])] != last["chunks"]
-                   or (len(full["chunks"]) == len(last["chunks"]) and full != last))
-        if bad:
-            raise IntegrityError("the database manifest does not match the parts imported while "
-                                 "the server dumped", hint="run synco-source again and use the "
-                                                           "new token")
-        if not done:
-            return database["tables"]
-        full = database["tables"][len(done) - 1]
-        tail = full["chunks"][len(done[-1]["chunks"]):]
-        return ([{**full, "chunks": tail}] if tail else []) + database["tables"][len(done):]
-
-
-def _joined(pieces: list[dict]) -> list[dict]:
-    """Consecutive runs of one table's chunks as one entry (interleave takes each table once)."""
-    joined: list[dict] = []
-    for piece in pieces:
-        if joined and joined[-1]["name"] == piece["name"]:
-            joined[-1] = {**joined[-1], "chunks": joined[-1]["chunks"] + piece["chunks"]}
-        else:
-            joined.append(piece)
-    return joined
-
-
 def _mb(n: int) -> str:
     return f"{n / 1e6:,.0f} MB" if n >= 10e6 else f"{n / 1e6:.1f} MB"
-
-
-class _SqlFile:
-    """A SqlWriter into a temporary file that becomes ``path`` only on commit."""
-
-    def __init__(self, path: Path, engine: str) -> None:
-        self.path = path
-        try:
-            fd, self.tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
-        except OSError as exc:
-            raise LocalIOError(f"cannot write into {path.parent}: {exc.strerror}") from None
-        self.fh = os.fdopen(fd, "wb")
-        self.writer = engines.sql_writer(engine, self.fh)
-
-    def begin(self, schema: dict) -> None:
-        self.writer.begin(schema)
-
-    def load(self, table: str, chunk: bytes) -> None:
-        try:
-            self.writer.load(table, chunk)
-        except OSError as exc:
-            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
-
-    def commit(self) -> str:
-        try:
-            self.writer.commit()
-            self.fh.close()
-            os.replace(self.tmp, self.path)
-        except OSError as exc:
-            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
-        return ""
-
-    def abort(self) -> None:
-        self.fh.close()
-        Path(self.tmp).unlink(missing_ok=True)
 
 
 def download(opts: DownloadOptions, ui: UI) -> Summary:
