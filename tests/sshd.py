@@ -21,16 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
+from binaries import need
 
 SSHD = "/usr/sbin/sshd"
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin"
-
-
-def need(condition: bool, what: str) -> None:
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"needed for this test: {what}")
-        pytest.skip(f"needs {what}")
 
 
 def free_port() -> int:

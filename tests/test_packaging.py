@@ -33,14 +33,9 @@ MAX_VERSION_SECONDS = 1.0
 
 sys.path.insert(0, str(REPO))
 from synco_source import __version__  # noqa: E402
+from binaries import need  # noqa: E402
 
 
-def need(condition: bool, what: str) -> None:
-    """Skip locally, fail on CI: nothing that CI runs may be skipped."""
-    if not condition:
-        if os.environ.get("CI"):
-            pytest.fail(f"needed for this test: {what}")
-        pytest.skip(f"needs {what}")
 
 
 # the session fixture ``built`` (build/build.sh, once per test run) is in binaries.py, registered

@@ -304,7 +304,7 @@ def test_a_symbolic_link_in_the_resource_folder_is_not_followed(tmp_path):
     secret = hashlib.sha1(b"secret").hexdigest()
     (outside / secret).parent.mkdir(parents=True)
     (outside / secret).write_bytes(b"secret outside the set")
-    real = tmp_path / "shared" / "Resources"  # a deployment's shared folder: the root may be a link
+    real = tmp_path / "deployment-shared" / "Resources"  # a deployment's shared folder: the root may be a link
     root = tmp_path / "release" / "Resources"
     real.mkdir(parents=True)
     root.parent.mkdir()
