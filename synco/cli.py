@@ -162,6 +162,28 @@ def cache_clear() -> None:
                 f"from {before.root}")
 
 
+VERIFY_HELP = "Then check that the local database holds what was imported (as synco verify)."
+
+
+# the local side's options, the same for download and pull
+DB_URL = typer.Option(None, "--db-url", help="Local database URL (default: $SYNCO_DB_URL), e.g. "
+                      "mysql://root@127.0.0.1/shop_dev.")
+PASSWORD_PROMPT = typer.Option(False, "--password-prompt", help="Ask for the local database's "
+                               "password (keeps it out of ps and the history).")
+ALLOW_REMOTE_TARGET = typer.Option(False, "--allow-remote-target", help="Replace a database on a "
+                                   "host that is not this machine.")
+FILES_DIR = typer.Option([], "--files-dir", metavar="NAME=PATH",
+                         help="Local folder for file set NAME (repeatable).")
+ONLY = typer.Option([], "--only", help="Sync only 'db', 'files' or a file set name (repeatable).")
+OUTPUT = typer.Option(None, "--output", "-o", help="Write the database as a SQL file instead of "
+                      "importing.")
+YES = typer.Option(False, "--yes", "-y", help="Replace a non-empty database without asking.")
+QUIET = typer.Option(False, "--quiet", "-q", help="Only errors.")
+NO_CACHE = typer.Option(False, "--no-cache", help=NO_CACHE_HELP)
+CACHE_SIZE = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP)
+VERIFY = typer.Option(False, "--verify", help=VERIFY_HELP)
+
+
 def _local_target(ui: UI, db_url, password_prompt, allow_remote_target, files_dir, only, output,
                   no_cache, cache_size):
     """The local project and the DownloadOptions that ``download`` and ``pull`` share."""
@@ -178,7 +200,6 @@ def _local_target(ui: UI, db_url, password_prompt, allow_remote_target, files_di
     return project, opts
 
 
-VERIFY_HELP = "Then check that the local database holds what was imported (as synco verify)."
 
 
 def _verify(url, ui: UI) -> None:
@@ -205,8 +226,9 @@ def _verify(url, ui: UI) -> None:
                            + ", ".join(result.changed + result.added + result.dropped))
 
 
-def _report(summary, project, output, ui: UI, verb: str) -> None:
-    """What a download or pull did, then the framework's post-import steps."""
+def _report(summary, project, output, ui: UI, verb: str, verify_url=None) -> None:
+    """What a download or pull did, then the check of --verify (given the local database's URL)
+    and the framework's post-import steps."""
     if summary.tables:
         ui.info(f"database {summary.database}: {summary.tables} tables, {summary.rows} rows"
                 + (f"; previous kept as {summary.previous}" if summary.previous else ""))
@@ -217,29 +239,25 @@ def _report(summary, project, output, ui: UI, verb: str) -> None:
             + (f" ({summary.chunks_fetched} chunks fetched, {summary.chunks_cached} from the "
                f"cache)" if summary.chunks_cached else ""))
     if summary.tables and output is None:
+        if verify_url:
+            _verify(verify_url, ui)
         _after_import(project, ui)
 
 
 @app.command()
 def download(
     token: str = typer.Argument(..., help="The token printed by synco-source."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help="Local database URL "
-                                         "(default: $SYNCO_DB_URL), e.g. mysql://root@127.0.0.1/shop_dev."),
-    password_prompt: bool = typer.Option(False, "--password-prompt", help="Ask for the local "
-                                         "database's password (keeps it out of ps and the history)."),
-    allow_remote_target: bool = typer.Option(False, "--allow-remote-target", help="Replace a "
-                                             "database on a host that is not this machine."),
-    files_dir: list[str] = typer.Option([], "--files-dir", metavar="NAME=PATH",
-                                        help="Local folder for file set NAME (repeatable)."),
-    only: list[str] = typer.Option([], "--only", help="Sync only 'db', 'files' or a file set name "
-                                   "(repeatable)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                          help="Write the database as a SQL file instead of importing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Replace a non-empty database without asking."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
-    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
-    cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
-    verify: bool = typer.Option(False, "--verify", help=VERIFY_HELP),
+    db_url: Optional[str] = DB_URL,
+    password_prompt: bool = PASSWORD_PROMPT,
+    allow_remote_target: bool = ALLOW_REMOTE_TARGET,
+    files_dir: list[str] = FILES_DIR,
+    only: list[str] = ONLY,
+    output: Optional[Path] = OUTPUT,
+    yes: bool = YES,
+    quiet: bool = QUIET,
+    no_cache: bool = NO_CACHE,
+    cache_size: Optional[str] = CACHE_SIZE,
+    verify: bool = VERIFY,
 ) -> None:
     """Download a session published by synco-source and import it locally."""
     from .download import download as run_download
@@ -249,10 +267,8 @@ def download(
         project, opts = _local_target(ui, db_url, password_prompt, allow_remote_target, files_dir,
                                       only, output, no_cache, cache_size)
         opts.token = token
-        summary = run_download(opts, ui)
-        _report(summary, project, output, ui, "downloaded")
-        if verify and summary.tables and output is None:
-            _verify(opts.db_url, ui)
+        _report(run_download(opts, ui), project, output, ui, "downloaded",
+                verify and opts.db_url)
 
 
 @app.command()
@@ -273,23 +289,17 @@ def pull(
                                                  "the cache, else the release)."),
     all_data: bool = typer.Option(False, "--all", help="No smart exclusions on the server "
                                   "(as synco-source serve --all)."),
-    db_url: Optional[str] = typer.Option(None, "--db-url", help="Local database URL "
-                                         "(default: $SYNCO_DB_URL)."),
-    password_prompt: bool = typer.Option(False, "--password-prompt", help="Ask for the local "
-                                         "database's password (keeps it out of ps and the history)."),
-    allow_remote_target: bool = typer.Option(False, "--allow-remote-target", help="Replace a "
-                                             "database on a host that is not this machine."),
-    files_dir: list[str] = typer.Option([], "--files-dir", metavar="NAME=PATH",
-                                        help="Local folder for file set NAME (repeatable)."),
-    only: list[str] = typer.Option([], "--only", help="Sync only 'db', 'files' or a file set name "
-                                   "(repeatable)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o",
-                                          help="Write the database as a SQL file instead of importing."),
-    yes: bool = typer.Option(False, "--yes", "-y", help="Replace a non-empty database without asking."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only errors."),
-    no_cache: bool = typer.Option(False, "--no-cache", help=NO_CACHE_HELP),
-    cache_size: Optional[str] = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP),
-    verify: bool = typer.Option(False, "--verify", help=VERIFY_HELP),
+    db_url: Optional[str] = DB_URL,
+    password_prompt: bool = PASSWORD_PROMPT,
+    allow_remote_target: bool = ALLOW_REMOTE_TARGET,
+    files_dir: list[str] = FILES_DIR,
+    only: list[str] = ONLY,
+    output: Optional[Path] = OUTPUT,
+    yes: bool = YES,
+    quiet: bool = QUIET,
+    no_cache: bool = NO_CACHE,
+    cache_size: Optional[str] = CACHE_SIZE,
+    verify: bool = VERIFY,
 ) -> None:
     """Run synco-source on a server over ssh, kubectl or docker and import here, in one command."""
     from .pull import PullOptions, pull as run_pull
@@ -302,10 +312,7 @@ def pull(
             target=remote, container=container, context=context, exec_prefix=exec_prefix,
             source_binary=source_binary, all_data=all_data, root=Path.cwd(),
             download=download_opts)
-        summary = run_pull(opts, ui)
-        _report(summary, project, output, ui, "pulled")
-        if verify and summary.tables and output is None:
-            _verify(download_opts.db_url, ui)
+        _report(run_pull(opts, ui), project, output, ui, "pulled", verify and download_opts.db_url)
 
 
 @app.command("verify")
