@@ -21,6 +21,7 @@ import pytest
 
 from dbfixtures import copy_database, dump_chunks, mysql_connect, mysql_fingerprint
 from dbfixtures import mysql_execute as execute
+from synco_source import engines
 from synco_source.engines import mysql
 from synco_source.engines.common import FAULT_ENV
 from synco_source.engines.mysql import locks, swap
@@ -114,7 +115,7 @@ def test_download_killed_in_the_swap_is_rolled_back_or_finished(pair, point, fin
     code, output = run_child("download", dst, src, fault=point)
     assert code == -signal.SIGKILL, output
     assert swap.pending(mysql_connect(dst), dst.database + "__synco_new")
-    notes = mysql.recover(dst)
+    notes = engines.recover(dst)
     assert len(notes) == 1 and ("finished" if finished else "rolled back") in notes[0], notes
     assert dst.database + "__synco_new" not in databases(dst)
     if finished:
@@ -124,7 +125,7 @@ def test_download_killed_in_the_swap_is_rolled_back_or_finished(pair, point, fin
         assert mysql_fingerprint(dst) == old
     else:
         assert mysql_fingerprint(dst) == old
-    assert mysql.recover(dst) == []
+    assert engines.recover(dst) == []
 
 
 @pytest.mark.parametrize("point,finished", [("journal", False), ("triggers", False), ("renamed", True),
@@ -161,7 +162,7 @@ def test_killed_while_undoing_a_failed_swap(pair):
     run = subprocess.run([sys.executable, "-c", script, str(TESTS), "download", url_text(dst), url_text(src)],
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == -signal.SIGKILL, run.stderr
-    notes = mysql.recover(dst)
+    notes = engines.recover(dst)
     assert "rolled back" in notes[0]
     assert mysql_fingerprint(dst) == old
 
@@ -379,7 +380,7 @@ def test_pg_download_killed_in_the_swap(pg_pair, point, finished):
     run = subprocess.run([sys.executable, "-c", PG_CHILD, str(TESTS), pg_url_text(src), pg_url_text(dst)],
                          env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == -signal.SIGKILL, run.stderr
-    notes = postgresql.recover(dst)
+    notes = engines.recover(dst)
     assert bool(notes) != finished and all("removed" in n for n in notes), notes
     assert dst.database + "__synco_new" not in pg_databases(dst)
     if finished:
@@ -447,7 +448,7 @@ def test_second_ctrl_c_stops_a_blocked_rollback_and_the_next_run_finishes_it(pai
             blocker.close()
     assert "interrupted during the swap; it could not be rolled back (interrupted again)" in out, out + err
     assert swap.pending(mysql_connect(dst), dst.database + "__synco_new")
-    notes = mysql.recover(dst)
+    notes = engines.recover(dst)
     assert "rolled back" in notes[0]
     assert mysql_fingerprint(dst) == old
 

@@ -81,8 +81,13 @@ def restore(url: DatabaseUrl) -> str:
 
 
 def recover(url: DatabaseUrl) -> list[str]:
-    """Finish or roll back what an earlier, killed run left in ``url``'s database server."""
-    return engine_module(url.engine).recover(url)
+    """Finish or roll back what an earlier, killed run left in ``url``'s database server; what
+    was done, one line each (the same step a loader takes first)."""
+    target = loader(url)
+    try:
+        return target.recover()
+    finally:
+        target.close()
 
 
 def fingerprint(url: DatabaseUrl, tables: list[str] | None = None) -> dict[str, dict]:

@@ -6,8 +6,8 @@ See ``synco_source.engines`` for the protocol; ``dump`` reads one consistent sna
 
 from .dump import Dumper
 from .fingerprint import fingerprint
-from .load import Loader, recover, restore
+from .load import Loader, restore
 from .script import SqlWriter
 from .sql import resolve_localhost as resolve
 
-__all__ = ["Dumper", "Loader", "SqlWriter", "fingerprint", "recover", "resolve", "restore"]
+__all__ = ["Dumper", "Loader", "SqlWriter", "fingerprint", "resolve", "restore"]

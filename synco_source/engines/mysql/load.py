@@ -186,12 +186,3 @@ def restore(url: DatabaseUrl) -> str:
                 f"the replaced one is now {prev!r}")
     finally:
         conn.close()
-
-
-def recover(url: DatabaseUrl) -> list[str]:
-    """Deal with an earlier run's leftovers for ``url``'s database now; what was done, one line each."""
-    loader = Loader(url)
-    try:
-        return loader.recover()
-    finally:
-        loader.close()

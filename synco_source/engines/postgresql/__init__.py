@@ -7,7 +7,7 @@ a psql script.
 
 from .dump import Dumper
 from .fingerprint import fingerprint
-from .load import Loader, recover, restore
+from .load import Loader, restore
 from .script import SqlWriter
 
-__all__ = ["Dumper", "Loader", "SqlWriter", "fingerprint", "recover", "restore"]
+__all__ = ["Dumper", "Loader", "SqlWriter", "fingerprint", "restore"]

@@ -247,12 +247,3 @@ def restore(url: DatabaseUrl) -> str:
         return "; ".join(notes + [f"restored the previous copy of {target!r}; the replaced one is now {prev!r}"])
     finally:
         conn.close()
-
-
-def recover(url: DatabaseUrl) -> list[str]:
-    """Drop an earlier, killed run's shadow database now; what was done, one line each."""
-    loader = Loader(url)
-    try:
-        return loader.recover()
-    finally:
-        loader.close()
