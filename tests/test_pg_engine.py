@@ -193,37 +193,36 @@ def test_user_without_read_rights(reader_role):
 
 BAD_OBJECTS = [
     ("CREATE OPERATOR public.=== (LEFTARG = int, RIGHTARG = int, FUNCTION = int4eq)", "operator public.==="),
-    ("CREATE COLLATION public.german (provider = libc, locale = 'C')", "collation public.german"),
     ("CREATE TYPE public.two AS (a int); CREATE FUNCTION public.tt(int) RETURNS public.two LANGUAGE sql "
      "AS 'SELECT ROW($1)::public.two'; CREATE CAST (int AS public.two) WITH FUNCTION public.tt(int)",
      "cast integer AS public.two"),
-    ("CREATE TABLE public.r (id int); CREATE RULE r_ins AS ON INSERT TO public.r DO INSTEAD NOTHING",
-     "rule r_ins on public.r"),
-    ("CREATE TABLE public.p (id int); CREATE POLICY p_all ON public.p USING (true)", "policy p_all on public.p"),
-    ("CREATE TABLE public.rls (id int); ALTER TABLE public.rls ENABLE ROW LEVEL SECURITY",
-     "table with row level security public.rls"),
     ("CREATE TEXT SEARCH CONFIGURATION public.my_ts (COPY = english)", "text search configuration public.my_ts"),
     ("CREATE FOREIGN DATA WRAPPER dummy; CREATE SERVER srv FOREIGN DATA WRAPPER dummy; "
-     "CREATE FOREIGN TABLE public.ft (id int) SERVER srv", "foreign table public.ft"),
+     "CREATE FOREIGN TABLE public.ft (id int) SERVER srv",
+     "the database contains 3 objects synco cannot copy yet: foreign table public.ft; "
+     "foreign-data wrapper dummy; foreign server srv"),
     ("CREATE FUNCTION public.evt() RETURNS event_trigger LANGUAGE plpgsql AS 'BEGIN END'; "
      "CREATE EVENT TRIGGER evt ON ddl_command_start EXECUTE FUNCTION public.evt()", "event trigger evt"),
     ("CREATE TABLE public.pubt (id int PRIMARY KEY); CREATE PUBLICATION pub FOR TABLE public.pubt", "publication pub"),
     ("CREATE AGGREGATE public.pct(float8 ORDER BY float8) (SFUNC = ordered_set_transition, STYPE = internal, "
      "FINALFUNC = percentile_disc_final, FINALFUNC_EXTRA)", "ordered-set or moving aggregate public.pct(double precision ORDER BY double precision)"),
-    ("CREATE TABLE public.base (id int); CREATE TABLE public.sub () INHERITS (public.base)",
-     "inheriting table (INHERITS, not a partition) public.sub"),
     ("SELECT lo_create(4242)", "large object with OID 4242"),
+    ("CREATE TYPE public.pair AS (a int, b int); CREATE TABLE public.typed OF public.pair",
+     "typed table (CREATE TABLE ... OF type) public.typed"),
+    ("CREATE TYPE public.shell", "pseudo-type (shell type) public.shell"),
 ]
 
 
-@pytest.mark.parametrize("sql, named", BAD_OBJECTS, ids=[n.split(" public")[0] for _, n in BAD_OBJECTS])
+@pytest.mark.parametrize("sql, named", BAD_OBJECTS, ids=[n.split(" public")[0][-40:] for _, n in BAD_OBJECTS])
 def test_unknown_object_kinds_are_refused_by_name(pg_db, sql, named):
     url = pg_db("bad")
     pg_execute(url, sql)
     with Dumper(url) as dumper:
         with pytest.raises(DatabaseError) as info:
             dumper.schema()
-    assert str(info.value) == f"the database contains the {named}, which synco cannot copy yet"
+    whole = named if named.startswith("the database contains") else \
+        f"the database contains the {named}, which synco cannot copy yet"
+    assert str(info.value) == whole
     assert "pg_dump" in info.value.hint
 
 

@@ -73,6 +73,41 @@ def types(conn) -> list[dict]:
     return out
 
 
+_COLLATIONS = f"""
+SELECT co.oid, (pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(co.collname)),
+       pg_catalog.to_jsonb(co)
+FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace
+WHERE {USER_NS} AND {not_extension('pg_collation', 'co.oid')} ORDER BY co.oid"""
+
+_PROVIDERS = {"c": "libc", "i": "icu", "b": "builtin"}
+
+
+def collations(conn) -> list[dict]:
+    """CREATE COLLATION for every user collation (the catalog's columns differ between server
+    versions: the row is read as JSON and the locale taken from whichever column holds it)."""
+    out = []
+    for oid, name, row in query(conn, _COLLATIONS):
+        provider = _PROVIDERS.get(row["collprovider"])
+        if provider is None:
+            raise unsupported(f"collation with provider {row['collprovider']!r}", name)
+        locale = row.get("colllocale") or row.get("colliculocale")
+        if provider == "libc":
+            if row["collcollate"] == row["collctype"]:
+                opts = [f"locale = {ql(row['collcollate'])}"]
+            else:
+                opts = [f"lc_collate = {ql(row['collcollate'])}", f"lc_ctype = {ql(row['collctype'])}"]
+        else:
+            opts = [f"locale = {ql(locale or '')}"]
+        opts.insert(0, f"provider = {provider}")
+        if not row["collisdeterministic"]:
+            opts.append("deterministic = false")
+        if row.get("collicurules"):
+            opts.append(f"rules = {ql(row['collicurules'])}")
+        out.append({"kind": "collation", "name": name, "oid": oid,
+                    "sql": f"CREATE COLLATION {name} ({', '.join(opts)})"})
+    return out
+
+
 def unsupported(what: str, name: str) -> DatabaseError:
     return DatabaseError(f"the database contains the {what} {name}, which synco cannot copy yet",
                          hint="drop it, or copy this database with pg_dump")

@@ -54,15 +54,19 @@ class Dumper:
         table_list = list(self._table_map().values())
         sequences = catalog.sequences(conn)
         views = objects.views(conn)
-        early = catalog.types(conn) + objects.functions(conn) + \
-            [s for s in sequences if not s["identity"]] + table_list + views
+        early = catalog.collations(conn) + catalog.types(conn) + objects.functions(conn) + \
+            [s for s in sequences if not s["identity"]] + table_list + [v for v in views if v["sql"]]
         pre = catalog.schemas(conn) + catalog.extensions(conn) + dependency_order(conn, early)
         pre += [{"kind": "partition", "name": t["name"], "sql": t["attach"]} for t in table_list if t["attach"]]
-        post = (objects.keys(conn) + objects.indexes(conn) + objects.late_constraints(conn)
-                + objects.triggers(conn) + objects.statistics(conn) + _sequence_values(sequences)
+        # views whose query needs a primary key: the real query once the keys exist
+        late = [{"kind": v["kind"], "name": v["name"], "sql": v["late"]}
+                for v in dependency_order(conn, views) if v["late"]]
+        post = (objects.keys(conn) + late + objects.indexes(conn) + objects.late_constraints(conn)
+                + objects.triggers(conn) + objects.rules(conn)
+                + objects.replica_identities(conn) + objects.statistics(conn) + _sequence_values(sequences)
                 + [{"kind": "refresh", "name": v["name"], "sql": f"REFRESH MATERIALIZED VIEW {v['name']}"}
                    for v in dependency_order(conn, views) if v.get("populated")]
-                + objects.comments(conn))
+                + objects.row_security(conn) + objects.comments(conn))
         return {"engine": "postgresql", **self.info,
                 "pre": [_public(o) for o in pre], "post": [_public(o) for o in post],
                 "tables": [{"name": t["name"], "columns": t["columns"]}

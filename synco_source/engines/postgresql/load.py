@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import time
 
+import psycopg
+
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from ..common import PREV, SHADOW, fault_point, no_previous_copy, no_sigint
 from .lanes import LANES, Lanes
-from .sql import check_name, connect, connect_maintenance, copy_from, failing, qi, ql, query, set_encoding
+from .sql import (check_name, connect, connect_maintenance, copy_from, error_text, failing, qi, ql, query,
+                  set_encoding)
 
 # synchronous_commit off: each chunk's COPY commits without waiting for its WAL flush. Safe here:
 # nothing reads the shadow database before the swap, and the swap's own (synchronous) commit
@@ -92,6 +95,21 @@ def drop(conn, name: str, force: bool = False) -> None:
         conn.execute(f"DROP DATABASE IF EXISTS {qi(name)}" + (" WITH (FORCE)" if force else ""))
 
 
+def not_loadable(obj: dict, exc: psycopg.Error) -> DatabaseError:
+    """A schema statement the local server refused: which object, which statement, and that it is
+    a difference between the servers, not a connection problem (the shadow database is dropped
+    by abort(), so the target is as it was)."""
+    statement = " ".join(obj["sql"].split())
+    statement = statement if len(statement) <= 160 else statement[:157] + "..."
+    advice = ("create that role here first (CREATE ROLE name NOLOGIN), then run again; "
+              if isinstance(exc, psycopg.errors.UndefinedObject) and "role" in str(exc) else "")
+    return DatabaseError(f"cannot create {obj['kind']} {obj['name']}: {error_text(exc)}",
+                         hint=f"{advice}this server cannot run the statement {statement!r}: a "
+                              "difference between the source and this server (version, extension, "
+                              "locale or role), not a connection problem; the local database was "
+                              "left unchanged")
+
+
 class Loader:
     """Loads chunks into ``<db>__synco_new``; commit() swaps it in, keeping ``<db>__synco_prev``."""
 
@@ -161,8 +179,10 @@ class Loader:
 
     def _run(self, statements: list[dict]) -> None:
         for obj in statements:
-            with failing(f"cannot create {obj['kind']} {obj['name']}"):
+            try:
                 self.conn.execute(obj["sql"])
+            except psycopg.Error as exc:
+                raise not_loadable(obj, exc) from None
 
     def load(self, table: str, chunk: bytes) -> None:
         if table not in self._copy_sql:

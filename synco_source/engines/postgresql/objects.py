@@ -1,5 +1,6 @@
 """Functions, aggregates and views (created before the data) and what comes after the data:
-keys, indexes, foreign keys, triggers, statistics objects, comments."""
+keys, indexes, foreign keys, triggers, rules, row-level security and policies, replica identity,
+statistics objects, comments."""
 
 from __future__ import annotations
 
@@ -65,24 +66,51 @@ def _literal(text: str) -> str:
 
 
 def views(conn) -> list[dict]:
-    """Views and materialized views (created empty: refreshed after the data when populated)."""
+    """Views and materialized views (created empty: refreshed after the data when populated).
+
+    A view whose query is only valid because of a constraint (``GROUP BY`` a primary key with
+    other columns of that table selected) cannot be created before the keys: as pg_dump does, it
+    is created first as a placeholder with the same columns (``NULL::type AS column``), so that
+    what depends on it can be created, and replaced by the real query after the keys (its
+    ``late`` statement). A materialized view with such a query is created after the keys."""
     rows = query(conn, f"""
         SELECT c.oid, {_QNAME.format('c.relname')}, c.relkind, c.reloptions, c.relispopulated,
-               pg_catalog.pg_get_viewdef(c.oid), (SELECT am.amname FROM pg_catalog.pg_am am WHERE am.oid = c.relam)
+               pg_catalog.pg_get_viewdef(c.oid), (SELECT am.amname FROM pg_catalog.pg_am am WHERE am.oid = c.relam),
+               EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid
+                       WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND r.ev_class = c.oid
+                       AND d.refclassid = 'pg_catalog.pg_constraint'::pg_catalog.regclass)
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('v', 'm') AND {USER_NS} AND {not_extension('pg_class', 'c.oid')} ORDER BY c.oid""")
     out = []
-    for oid, name, kind, options, populated, definition, am in rows:
+    for oid, name, kind, options, populated, definition, am, needs_keys in rows:
         with_ = f" WITH ({', '.join(options)})" if options else ""
         body = definition.strip().rstrip(";")
+        view = {"kind": "view" if kind == "v" else "materialized view", "name": name, "oid": oid,
+                "populated": kind == "m" and bool(populated), "late": None}
         if kind == "v":
-            sql = f"CREATE VIEW {name}{with_} AS\n{body}"
+            view["sql"] = f"CREATE VIEW {name}{with_} AS\n{body}"
+            if needs_keys:
+                view["late"] = f"CREATE OR REPLACE VIEW {name}{with_} AS\n{body}"
+                view["sql"] = f"CREATE VIEW {name} AS\nSELECT {_placeholder_columns(conn, oid)}"
         else:
             using = f" USING {qi(am)}" if am and am != "heap" else ""
-            sql = f"CREATE MATERIALIZED VIEW {name}{using}{with_} AS\n{body}\nWITH NO DATA"
-        out.append({"kind": "view" if kind == "v" else "materialized view", "name": name, "oid": oid,
-                    "sql": sql, "populated": kind == "m" and bool(populated)})
+            view["sql"] = f"CREATE MATERIALIZED VIEW {name}{using}{with_} AS\n{body}\nWITH NO DATA"
+            if needs_keys:
+                view["late"], view["sql"] = view["sql"], None
+        out.append(view)
     return out
+
+
+def _placeholder_columns(conn, oid: int) -> str:
+    rows = query(conn, """
+        SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+               CASE WHEN a.attcollation <> 0 AND a.attcollation <> t.typcollation THEN
+                 (SELECT pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_ident(co.collname)
+                  FROM pg_catalog.pg_collation co JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+                  WHERE co.oid = a.attcollation) END
+        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+        WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""", (oid,))
+    return ", ".join(f"NULL::{typ}{f' COLLATE {coll}' if coll else ''} AS {qi(col)}" for col, typ, coll in rows)
 
 
 def _rel_filter(alias: str) -> str:
@@ -139,6 +167,72 @@ def late_constraints(conn) -> list[dict]:
 
 
 _ENABLE = {"D": "DISABLE TRIGGER", "R": "ENABLE REPLICA TRIGGER", "A": "ENABLE ALWAYS TRIGGER"}
+_ENABLE_RULE = {"D": "DISABLE RULE", "R": "ENABLE REPLICA RULE", "A": "ENABLE ALWAYS RULE"}
+
+
+def rules(conn) -> list[dict]:
+    """Rules (``CREATE RULE``; a view's own ``_RETURN`` rule is the view), with their state."""
+    rows = query(conn, f"""
+        SELECT r.ev_class::pg_catalog.regclass::text, r.rulename, pg_catalog.pg_get_ruledef(r.oid), r.ev_enabled
+        FROM pg_catalog.pg_rewrite r WHERE r.rulename <> '_RETURN' AND {_rel_filter('r.ev_class')}
+          AND {not_extension('pg_rewrite', 'r.oid')} ORDER BY r.oid""")
+    out = []
+    for table, name, text, enabled in rows:
+        text = text.strip().rstrip(";")
+        if enabled in _ENABLE_RULE:
+            text += f";\nALTER TABLE {table} {_ENABLE_RULE[enabled]} {qi(name)}"
+        out.append({"kind": "rule", "name": f"{name} on {table}", "sql": text})
+    return out
+
+
+_POLICY_CMD = {"r": "SELECT", "a": "INSERT", "w": "UPDATE", "d": "DELETE", "*": "ALL"}
+
+
+def row_security(conn) -> list[dict]:
+    """``ENABLE``/``FORCE ROW LEVEL SECURITY`` of each table, then its policies. They come after
+    the data: rows are loaded by the tables' owner, whom a forced policy would filter. A policy's
+    roles are named as in the source (roles are not copied: they must exist on the target, as
+    with pg_dump)."""
+    out = []
+    for table, enable, force in query(conn, f"""
+            SELECT c.oid::pg_catalog.regclass::text, c.relrowsecurity, c.relforcerowsecurity
+            FROM pg_catalog.pg_class c WHERE (c.relrowsecurity OR c.relforcerowsecurity)
+              AND c.relkind IN ('r', 'p') AND {_rel_filter('c.oid')} ORDER BY c.oid"""):
+        if enable:
+            out.append({"kind": "row security", "name": table,
+                        "sql": f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY"})
+        if force:
+            out.append({"kind": "row security", "name": table,
+                        "sql": f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY"})
+    rows = query(conn, f"""
+        SELECT p.polrelid::pg_catalog.regclass::text, p.polname, p.polcmd, p.polpermissive,
+               ARRAY(SELECT CASE WHEN r.role = 0 THEN 'PUBLIC' ELSE (SELECT pg_catalog.quote_ident(a.rolname)
+                                 FROM pg_catalog.pg_roles a WHERE a.oid = r.role) END
+                     FROM pg_catalog.unnest(p.polroles) WITH ORDINALITY r(role, pos) ORDER BY r.pos),
+               pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+        FROM pg_catalog.pg_policy p WHERE {_rel_filter('p.polrelid')} ORDER BY p.oid""")
+    for table, name, cmd, permissive, roles, using, check in rows:
+        sql = (f"CREATE POLICY {qi(name)} ON {table} AS {'PERMISSIVE' if permissive else 'RESTRICTIVE'} "
+               f"FOR {_POLICY_CMD[cmd]} TO {', '.join(roles)}")
+        sql += f" USING ({using})" if using is not None else ""
+        sql += f" WITH CHECK ({check})" if check is not None else ""
+        out.append({"kind": "policy", "name": f"{name} on {table}", "sql": sql})
+    return out
+
+
+def replica_identities(conn) -> list[dict]:
+    """``REPLICA IDENTITY`` of the tables where it is not the default (the primary key)."""
+    rows = query(conn, f"""
+        SELECT c.oid::pg_catalog.regclass::text, c.relreplident,
+               (SELECT ic.relname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid
+                WHERE i.indrelid = c.oid AND i.indisreplident)
+        FROM pg_catalog.pg_class c WHERE c.relreplident <> 'd' AND c.relkind IN ('r', 'p')
+          AND {_rel_filter('c.oid')} ORDER BY c.oid""")
+    how = {"n": "NOTHING", "f": "FULL"}
+    return [{"kind": "replica identity", "name": table,
+             "sql": f"ALTER TABLE ONLY {table} REPLICA IDENTITY "
+                    + (how[ident] if ident in how else f"USING INDEX {qi(index)}")}
+            for table, ident, index in rows if ident in how or index]
 
 
 def triggers(conn) -> list[dict]:

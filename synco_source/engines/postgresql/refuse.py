@@ -1,8 +1,12 @@
-"""Object kinds the dumper does not copy: found by name, refused loudly, never dropped silently."""
+"""Object kinds the dumper does not copy: found by name, refused loudly, never dropped silently.
+
+Every check runs before anything is dumped, and the refusal names every offending object, grouped
+by kind, so that one run tells the user all there is to change."""
 
 from __future__ import annotations
 
-from .catalog import USER_NS, not_extension, unsupported
+from ...errors import DatabaseError
+from .catalog import USER_NS, not_extension
 from .sql import query
 
 
@@ -20,20 +24,31 @@ def _global(catalog: str, alias: str, name_expr: str, extra: str = "") -> str:
             f"AND {not_extension(catalog, alias + '.oid')} {extra}")
 
 
-_REL = "c.relname"
+_TYPE_NAME = "pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(t.typname)"
 CHECKS = [
     ("operator", _in_schema("pg_operator", "o", "oprnamespace", "pg_catalog.quote_ident(n.nspname) || '.' || o.oprname")),
     ("operator class", _in_schema("pg_opclass", "o", "opcnamespace", _named("o", "opcname"))),
     ("operator family", _in_schema("pg_opfamily", "o", "opfnamespace", _named("o", "opfname"))),
-    ("collation", _in_schema("pg_collation", "o", "collnamespace", _named("o", "collname"))),
     ("conversion", _in_schema("pg_conversion", "o", "connamespace", _named("o", "conname"))),
     ("text search configuration", _in_schema("pg_ts_config", "o", "cfgnamespace", _named("o", "cfgname"))),
     ("text search dictionary", _in_schema("pg_ts_dict", "o", "dictnamespace", _named("o", "dictname"))),
     ("text search parser", _in_schema("pg_ts_parser", "o", "prsnamespace", _named("o", "prsname"))),
     ("text search template", _in_schema("pg_ts_template", "o", "tmplnamespace", _named("o", "tmplname"))),
     ("foreign table", _in_schema("pg_class", "c", "relnamespace", _named("c", "relname"), "AND c.relkind = 'f'")),
-    ("table with row level security", _in_schema("pg_class", "c", "relnamespace", _named("c", "relname"),
-                                                 "AND (c.relrowsecurity OR c.relforcerowsecurity)")),
+    ("typed table (CREATE TABLE ... OF type)",
+     _in_schema("pg_class", "c", "relnamespace", _named("c", "relname"),
+                "AND c.relkind IN ('r', 'p') AND c.reloftype <> 0")),
+    ("base type", _in_schema("pg_type", "t", "typnamespace", _TYPE_NAME, "AND t.typtype = 'b' AND NOT EXISTS ("
+                             "SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)")),
+    ("pseudo-type (shell type)", _in_schema("pg_type", "t", "typnamespace", _TYPE_NAME, "AND t.typtype = 'p'")),
+    ("range type with a canonical function",
+     _in_schema("pg_type", "t", "typnamespace", _TYPE_NAME, "AND t.typtype = 'r' AND EXISTS (SELECT 1 FROM "
+                "pg_catalog.pg_range r WHERE r.rngtypid = t.oid AND r.rngcanonical <> 0)")),
+    ("ordered-set or moving aggregate",
+     _in_schema("pg_proc", "p", "pronamespace", _named("p", "proname") + " || '(' || "
+                "pg_catalog.pg_get_function_identity_arguments(p.oid) || ')'",
+                "AND p.prokind = 'a' AND EXISTS (SELECT 1 FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid = "
+                "p.oid AND (a.aggkind <> 'n' OR a.aggmtransfn <> 0))")),
     ("cast", _global("pg_cast", "o", "o.castsource::pg_catalog.regtype || ' AS ' || o.casttarget::pg_catalog.regtype",
                      "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_cast'"
                      "::pg_catalog.regclass AND d.objid = o.oid AND d.deptype = 'i')")),  # multirange casts
@@ -44,26 +59,42 @@ CHECKS = [
     ("event trigger", _global("pg_event_trigger", "o", "pg_catalog.quote_ident(o.evtname)")),
     ("publication", _global("pg_publication", "o", "pg_catalog.quote_ident(o.pubname)")),
     ("transform", _global("pg_transform", "o", "o.trftype::pg_catalog.regtype::text")),
-    ("rule", "SELECT pg_catalog.quote_ident(r.rulename) || ' on ' || r.ev_class::pg_catalog.regclass "
-             "FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class "
-             "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-             f"WHERE r.rulename <> '_RETURN' AND {USER_NS} AND {not_extension('pg_rewrite', 'r.oid')}"),
-    ("policy", "SELECT pg_catalog.quote_ident(p.polname) || ' on ' || p.polrelid::pg_catalog.regclass "
-               "FROM pg_catalog.pg_policy p"),
+    # large objects live outside every table: the format has no place for their bytes
     ("large object", "SELECT 'with OID ' || l.oid FROM pg_catalog.pg_largeobject_metadata l"),
-    ("column with a non-default storage, compression or statistics target",
-     "SELECT a.attrelid::pg_catalog.regclass || '.' || pg_catalog.quote_ident(a.attname) "
-     "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-     "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-     f"WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'm') AND {USER_NS} "
-     f"AND {not_extension('pg_class', 'c.oid')} AND (a.attstorage <> t.typstorage OR a.attcompression <> '' "
-     "OR a.attstattarget >= 0)"),
 ]
+
+SHOWN = 5  # names shown per kind; the rest are counted
+
+
+def _plural(kind: str) -> str:
+    head, sep, tail = kind.partition(" (")
+    head = head[:-1] + "ies" if head.endswith("y") and not head.endswith("ay") else head + "s"
+    return head + sep + tail
+
+
+def refusal(found: list[tuple[str, list[str]]]) -> DatabaseError:
+    """One error naming every offending object, grouped by kind (``found``: kind, names)."""
+    if len(found) == 1 and len(found[0][1]) == 1:
+        kind, (name,) = found[0]
+        return DatabaseError(f"the database contains the {kind} {name}, which synco cannot copy yet",
+                             hint="drop it, or copy this database with pg_dump")
+    groups = []
+    for kind, names in found:
+        more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
+        label = kind if len(names) == 1 else f"{len(names)} {_plural(kind)}"
+        groups.append(f"{label} {', '.join(names[:SHOWN])}{more}")
+    count = sum(len(names) for _, names in found)
+    return DatabaseError(f"the database contains {count} objects synco cannot copy yet: {'; '.join(groups)}",
+                         hint="drop them, or copy this database with pg_dump (docs/postgresql.md lists "
+                              "what synco copies)")
 
 
 def refuse_unsupported(conn) -> None:
-    """Raise DatabaseError naming the first object of a kind synco cannot copy."""
+    """Raise DatabaseError naming every object of a kind synco cannot copy (nothing when none)."""
+    found = []
     for what, sql in CHECKS:
-        rows = query(conn, f"SELECT * FROM ({sql}) x ORDER BY 1 LIMIT 1")
-        if rows:
-            raise unsupported(what, rows[0][0])
+        names = [r[0] for r in query(conn, f"SELECT * FROM ({sql}) x ORDER BY 1")]
+        if names:
+            found.append((what, names))
+    if found:
+        raise refusal(found)
