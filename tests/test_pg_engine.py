@@ -94,6 +94,36 @@ def test_rows_are_pk_ordered_copy_text(big_db):
         assert list(dumper.rows("public.nokey")) == [b"a\t3\n", b"b\t1\n", b"b\t2\n", b"\\N\t1\n"]
 
 
+SLOW_TAIL = ("COPY (SELECT id, pg_catalog.pg_sleep(CASE WHEN id = 40000 THEN 5 ELSE 0 END) "
+             "FROM generate_series(1, 50000) id) TO STDOUT")
+
+
+def test_rows_stopped_early_cancel_the_copy(big_db):
+    """The dump reads COPY rows from libpq directly (sql.copy_out): a reader that stops half-way
+    (an error further on, Ctrl-C) cancels the COPY instead of waiting for the rest of it."""
+    with Dumper(big_db) as dumper:
+        dumper._copy["public.big"] = SLOW_TAIL
+        rows = dumper.rows("public.big")
+        assert [next(rows) for _ in range(2)] == [b"1\t\n", b"2\t\n"]
+        start = time.monotonic()
+        rows.close()
+        assert time.monotonic() - start < 2
+
+
+def test_error_while_rows_arrive_is_one_line(big_db):
+    """A COPY the server ends with an error after sending rows (here a statement timeout) fails
+    as a DatabaseError naming the table, not as a short table."""
+    with Dumper(big_db) as dumper:
+        dumper.conn.execute("SELECT pg_catalog.set_config('statement_timeout', '300', false)")
+        dumper._copy["public.big"] = SLOW_TAIL
+        with pytest.raises(DatabaseError, match=r"cannot read the rows of table public\.big: "
+                                                r"canceling statement due to statement timeout"):
+            got = 0
+            for _ in dumper.rows("public.big"):
+                got += 1
+    assert 0 < got < 40000
+
+
 
 
 def test_failed_load_and_abort_leave_target_unchanged(chinook_pg, pg_db):

@@ -9,7 +9,7 @@ from ...errors import DatabaseError
 from . import catalog, objects, tables
 from .order import dependency_order
 from .refuse import refuse_unsupported
-from .sql import check_version, connect, failing, qi, set_encoding
+from .sql import check_version, connect, copy_out, failing, qi, set_encoding
 
 
 class Dumper:
@@ -104,9 +104,7 @@ class Dumper:
         sql = self.copy_sql(table)
         with failing(f"cannot read the rows of table {table}"):
             set_encoding(self.conn, self.info["encoding"])
-            with self.conn.cursor() as cur, cur.copy(sql) as copy:
-                while row := copy.read():
-                    yield bytes(row)
+            yield from copy_out(self.conn, sql)
 
     def encode_chunk(self, table: str, rows: Iterable[bytes]) -> bytes:
         """The COPY text lines, concatenated."""
