@@ -23,9 +23,12 @@ from . import __version__
 from .errors import EXIT_BUG, EXIT_INTERRUPTED, SyncoError, UsageError
 
 PROG = "synco-source"
+QUIET = False  # --quiet: only errors (and their hints) reach stderr
 
 
 def say(message: str) -> None:
+    if QUIET and not message.startswith(("error:", "hint:")):
+        return
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
@@ -84,18 +87,99 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with synco's errors: a bad command line is one ``synco-source: error: ...`` line
+    and a hint naming the help to read (exit 2), not a usage dump."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(**kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        known, extra = self.parse_known_args(args, namespace)
+        if extra:  # said here, where the command is known, so the hint names its help
+            command = getattr(known, "command", None)
+            raise UsageError(f"unrecognized arguments: {' '.join(extra)}",
+                             hint=f"see '{self.prog}{' ' + command if command else ''} --help'")
+        return known
+
+    def error(self, message: str):
+        if "required: COMMAND" in message:
+            raise UsageError("no command given", hint=f"{PROG} serve (publish), {PROG} detect "
+                             f"(show what would be published) or {PROG} version; "
+                             f"{PROG} --help for more")
+        raise UsageError(message, hint=f"see '{self.prog} --help'")
+
+
+def _common(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    """--debug and --quiet, accepted before and after the command (a command's copy sets them
+    only when given, so it never undoes the one before the command)."""
+    default = {} if top else {"default": argparse.SUPPRESS}
+    parser.add_argument("--debug", action="store_true", help="show tracebacks", **default)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors (the "
+                        "token line of serve still goes to stdout)", **default)
+
+
+def _files_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--files", action="append", default=[], metavar="NAME=PATH",
+                        help="a folder to publish as file set NAME (repeatable)")
+    # the client's older name for the same thing, kept working here too
+    parser.add_argument("--files-dir", dest="files", action="append", help=argparse.SUPPRESS)
+
+
+SERVE_EXAMPLES = f"""\
+examples:
+  in a Neos/Flow or Symfony application's folder (settings read from the project):
+    {PROG} serve
+  anywhere, saying what to publish (the password stays out of ps in the environment):
+    SYNCO_DB_URL='mysql://app:secret@127.0.0.1:3306/shop' \\
+      {PROG} serve --files uploads=public/uploads --listen 0.0.0.0:8765
+  only behind an ssh tunnel (ssh -L 8765:127.0.0.1:8765 server), stop after one download:
+    {PROG} serve --listen 127.0.0.1:8765 --once
+  into a folder the application's web server already serves:
+    {PROG} serve --publish-dir /var/www/shop/public --base-url https://shop.example.com/
+  only the file sets, for the key of one laptop (from 'synco keygen' there):
+    {PROG} serve --no-db --files media=/srv/media --recipient syncopk1...
+
+Before the token, it connects to the database, checks that the user may read every table
+whose rows it dumps and that every file set's folder can be read; any failure is one error
+line. --once: a download is complete when one client (an IP address) has fetched in full
+every object of the ready session (the wrapped key, each set's manifest and every chunk
+they name), or has sent its final request (the meta with ?done); one line per download
+(client, sets, objects, bytes) goes to stderr either way.
+"""
+
+DETECT_EXAMPLES = f"""\
+examples:
+  {PROG} detect
+  {PROG} detect --db-url postgresql://app@127.0.0.1/shop --files media=var/media
+"""
+
+TOP_EXAMPLES = f"""\
+examples:
+  {PROG} serve                 publish this application, print 'synco download <token>'
+  {PROG} serve --help          every option of serve, with examples
+  {PROG} detect                what serve would publish from this folder
+  {PROG} --version
+
+--debug and --quiet go before or after the command.
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Publish this application's database "
-                                     "and files, encrypted, for 'synco download'.")
+    parser = Parser(prog=PROG, description="Publish this application's database "
+                    "and files, encrypted, for 'synco download'.", epilog=TOP_EXAMPLES)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="dump, encrypt and publish; print the download command")
+    _common(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="dump, encrypt and publish; print the download command",
+                           description="Dump the database and index the file sets, encrypted "
+                           "with a fresh key, publish them\nand print 'synco download <token>' "
+                           "(the only line on stdout).", epilog=SERVE_EXAMPLES)
     serve.add_argument("--db-url", help="database URL (default: $SYNCO_DB_URL), "
                        "e.g. mysql://user:password@127.0.0.1:3306/name")
     serve.add_argument("--no-db", action="store_true", help="publish file sets only")
-    serve.add_argument("--files", action="append", default=[], metavar="NAME=PATH",
-                       help="a folder to publish as file set NAME (repeatable)")
+    _files_option(serve)
     serve.add_argument("--listen", default="0.0.0.0:8765", metavar="HOST:PORT",
                        help="address of the built-in HTTP server (default 0.0.0.0:8765; port 0 picks one)")
     serve.add_argument("--url", help="base URL the laptop uses to reach --listen "
@@ -110,24 +194,29 @@ def build_parser() -> argparse.ArgumentParser:
                        "key (from 'synco keygen'): the token then holds no key and is useless "
                        "without the matching private key")
     serve.add_argument("--ttl", default="3h", help="remove everything after this long (default 3h)")
+    serve.add_argument("--once", action="store_true", help="stop (and remove everything, as on "
+                       "Ctrl-C) after the first complete download (see below); with the "
+                       "built-in listener or --stdio")
     serve.add_argument("--keep", action="store_true", help="do not remove what was published on exit "
                        "(a later run here removes it once --ttl has passed)")
     serve.add_argument("--all", action="store_true", help="publish everything: no smart exclusions "
                        "(e.g. Neos event log and thumbnail rows)")
-    serve.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help=argparse.SUPPRESS)
+    _common(serve)
     serve.set_defaults(func=cmd_serve)
     detect = sub.add_parser("detect", help="show what would be published from this folder "
-                            "(no passwords)")
+                            "(no passwords)", description="Show the database and file sets "
+                            "'serve' would publish from this folder,\nand where the settings "
+                            "came from (no passwords).", epilog=DETECT_EXAMPLES)
     detect.add_argument("--db-url", help="database URL, overriding what is detected")
     detect.add_argument("--no-db", action="store_true", help="file sets only")
-    detect.add_argument("--files", action="append", default=[], metavar="NAME=PATH",
-                        help="a folder to publish as file set NAME (repeatable)")
+    _files_option(detect)
     detect.add_argument("--all", action="store_true", help="no smart exclusions")
-    detect.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help=argparse.SUPPRESS)
+    _common(detect)
     detect.set_defaults(func=cmd_detect)
-    version = sub.add_parser("version", help="print the version")
+    version = sub.add_parser("version", help="print the version", description="Print the "
+                             f"version (the same as {PROG} --version).",
+                             epilog=f"example:\n  {PROG} version\n")
+    _common(version)
     version.set_defaults(func=lambda args: print(f"{PROG} {__version__}") or 0)
     return parser
 
@@ -187,13 +276,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
     for note in project.notes:
         say(note)
-    server = private = pipe = None
     if args.stdio:
         if args.publish_dir:
             raise UsageError("--stdio and --publish-dir exclude each other")
         if os.isatty(1):
             raise UsageError("--stdio speaks a binary protocol on stdout, not to a terminal",
                              hint="it is what 'synco pull' runs; to serve by hand, leave it out")
+    if args.once and args.publish_dir:
+        raise UsageError("--once needs the built-in listener (or --stdio): with --publish-dir "
+                         "the web server answers the downloads", hint="leave out --once and "
+                         "stop synco-source with Ctrl-C after the download, or use --ttl")
+    check_before_token(project)
+    server = private = pipe = None
+    stop = StopSignals()
+    downloads = None
+    if not args.publish_dir:
+        from .downloads import Downloads
+
+        downloads = Downloads(say, on_complete=_once(stop) if args.once else None)
+    if args.stdio:
         from . import pipe as pipes
 
         # from here on, stdin and stdout carry only frames
@@ -207,6 +308,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     else:
         try:
             server = SessionServer((host, port), Path(), "")
+            server.downloads = downloads
         except OSError as exc:
             raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}",
                              hint="choose another port with --listen HOST:PORT") from None
@@ -221,7 +323,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .session import sweep
 
     sweep(args.publish_dir, say)  # sessions of earlier runs that were killed or have expired
-    stop = StopSignals()
     session = None
     try:
         session = Session(parent, base_url, ttl, recipient=recipient)
@@ -231,12 +332,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             server.start()
             say(f"serving on port {server.server_address[1]}; the token points at {session.token.url}")
         if args.stdio:
-            pipe = _start_pipe(pipes, channel, session, stop)
+            pipe = _start_pipe(pipes, channel, session, stop, downloads)
         else:
-            print(f"synco download {session.token.encode()}", flush=True)
+            print(token_line(session.token.encode(), sys.stdout), flush=True)
         plan = Plan(database=project.database, file_sets=project.file_sets,
                     skip_table_data=project.skips_table, file_selectors=project.file_selectors)
-        code = _run(session, plan, stop, debug=getattr(args, "debug", False))
+        code = _run(session, plan, stop, debug=getattr(args, "debug", False), downloads=downloads)
         if pipe is not None and pipe.error:
             say(f"error: {pipe.error}")
             return UsageError.exit_code
@@ -249,6 +350,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if server is not None:
             server.shutdown()
             server.server_close()
+        if downloads is not None:
+            downloads.close()
         if session is not None and not args.keep:
             if session.remove():
                 say("removed everything published")
@@ -265,7 +368,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
             shutil.rmtree(private, ignore_errors=True)
 
 
-def _start_pipe(pipes, channel, session, stop: StopSignals):
+def check_before_token(project) -> None:
+    """What would fail the session in its first minute, found before the token is printed
+    (preflight.py): every file set's folder, the database and the right to read its tables."""
+    from . import preflight
+    from .produce import bare_name
+
+    preflight.check_folders(project.file_sets)
+    if project.database is not None:
+        skip = project.skips_table
+        count = preflight.check_database(project.database,
+                                         lambda t: not (skip(t) or skip(bare_name(t))))
+        say(f"database {project.database.database}: connected; the user may read the {count} "
+            f"tables whose rows are dumped")
+
+
+def token_line(token: str, stream) -> str:
+    """``synco download <token>``: bold green on a terminal (unless NO_COLOR is set), so it
+    stands out among the messages; exactly that plain line anywhere else."""
+    line = f"synco download {token}"
+    if stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb":
+        return f"\033[1;32m{line}\033[0m"
+    return line
+
+
+ONCE = "--once"
+ONCE_GRACE = 1.0  # seconds between the last byte of the first complete download and the stop
+
+
+def _once(stop: StopSignals):
+    """on_complete of --once: stop as a signal would, a moment after the last answer went out
+    (so it is not cut off by the listener's shutdown)."""
+    def complete(client: str) -> None:
+        def fire() -> None:
+            stop.name = stop.name or ONCE
+            stop.event.set()
+        threading.Timer(ONCE_GRACE, fire).start()
+    return complete
+
+
+def _start_pipe(pipes, channel, session, stop: StopSignals, downloads=None):
     """Serve the session on stdin/stdout; the end of stdin (or a protocol error) stops the
     program as a stop signal would. The hello frame carries the session id, and the session key
     only where there is no recipient to wrap it to."""
@@ -280,14 +422,28 @@ def _start_pipe(pipes, channel, session, stop: StopSignals):
 
     server = pipes.PipeServer(*channel, session.folder, hello, ended)
     server.error = None
+    if downloads is not None:
+        peer = pipe_peer()
+        server.on_served = lambda path, start, end, size: downloads.served(peer, path, start,
+                                                                           end, size)
     server.start()
     say("serving on stdin/stdout")
     return server
 
 
+def pipe_peer() -> str:
+    """Who is at the other end of --stdio, for the download lines: the ssh client's address when
+    ssh started us, else just the pipe."""
+    client = os.environ.get("SSH_CLIENT", "").split()
+    return f"{client[0]} (over ssh)" if client else "the pipe"
+
+
 def _stopped(stop: StopSignals) -> int:
     """Ctrl-C exits 130 as shells expect; SIGTERM and SIGHUP are how a service manager or a closed
-    terminal ends a server normally, so they exit 0."""
+    terminal ends a server normally, so they exit 0; so does --once after its download."""
+    if stop.name == ONCE:
+        say("one download complete; stopping (--once)")
+        return 0
     say(f"stopped by {stop.name}")
     return EXIT_INTERRUPTED if stop.name == "SIGINT" else 0
 
@@ -295,7 +451,7 @@ def _stopped(stop: StopSignals) -> int:
 FAILED_GRACE = 60.0  # seconds a failed session stays up, so the laptop can read why
 
 
-def _run(session, plan, stop: StopSignals, debug: bool = False) -> int:
+def _run(session, plan, stop: StopSignals, debug: bool = False, downloads=None) -> int:
     """Produce the session on a worker thread, then serve until the time limit (a failed session
     only a minute, so the client can see why); a stop signal ends either at once. Any exception
     in the producer fails the session with its message: a synco error as itself, anything else as
@@ -307,7 +463,9 @@ def _run(session, plan, stop: StopSignals, debug: bool = False) -> int:
 
     def work() -> None:
         try:
-            produce(session, plan, say)
+            sets = produce(session, plan, say)
+            if downloads is not None:
+                downloads.expect(session.required_objects(sets))
         except Exception as exc:  # noqa: BLE001 - every failure is published as what it is
             bug = not isinstance(exc, SyncoError)
             message = f"unexpected {type(exc).__name__}: {exc}" if bug else str(exc)
@@ -348,10 +506,13 @@ def _run(session, plan, stop: StopSignals, debug: bool = False) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global QUIET
     adopt_ignored_signals()
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = argparse.Namespace(debug=False, quiet=False)
+    QUIET = False
     try:
+        args = build_parser().parse_args(argv)
+        QUIET = args.quiet
         return args.func(args)
     except SyncoError as exc:
         if args.debug:

@@ -38,6 +38,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 from . import __version__, format
+from .downloads import DONE_QUERY
 
 PATH_RE = re.compile(r"^/([0-9a-f]{32})/(meta|key|o/[0-9a-f]{64})$")  # key: FORMAT.md §9
 RANGE_RE = re.compile(r"^bytes=(\d+)-(\d*)$")
@@ -75,6 +76,7 @@ class SessionServer:
         self._stop = threading.Event()
         self._loop_thread: threading.Thread | None = None
         self.refused = 0  # requests answered 503 because every worker was busy
+        self.downloads = None  # a downloads.Downloads told what each client is sent, if set
 
     def start(self) -> threading.Thread:
         for number in range(WORKERS):
@@ -328,10 +330,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: bool) -> None:
         self.connection.settimeout(IO_TIMEOUT)
-        match = PATH_RE.match(self.path.split("?", 1)[0])
+        path, _, query = self.path.partition("?")
+        match = PATH_RE.match(path)
         if not match or not hmac.compare_digest(match.group(1), self.server.session_hex):
             return self._empty(404)
         relpath = match.group(2)
+        downloads = self.server.downloads
         opened = open_inside(self.server.folder, relpath)
         if opened is None:
             return self._empty(404)
@@ -361,3 +365,8 @@ class Handler(BaseHTTPRequestHandler):
                 sent = self.connection.sendfile(fh, start, end - start)
                 if sent != end - start:
                     self.close_connection = True  # the client sees a short body and retries
+                if downloads is not None:
+                    downloads.served(self.client_address[0], relpath, start, start + sent, size)
+            if body and downloads is not None and relpath == format.META_PATH \
+                    and query == DONE_QUERY:
+                downloads.said_done(self.client_address[0])  # the client's final request

@@ -150,6 +150,7 @@ class PipeServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.ended = threading.Event()
+        self.on_served: Callable[[str, int, int, int], None] | None = None  # (path, from, to, size)
         self.thread = threading.Thread(target=self._read, name="pipe-reader", daemon=True)
 
     def start(self) -> None:
@@ -226,6 +227,8 @@ class PipeServer:
                 last = position >= size or not piece
                 self._send(rid, DATA, bytes([LAST if last else 0]) + piece)
                 if last:
+                    if self.on_served is not None:  # the per-download log (downloads.py)
+                        self.on_served(path, offset, position, size)
                     return
         finally:
             os.close(fd)

@@ -103,6 +103,25 @@ class Session:
                 meta["sets"] = sets
             self._write(format.META_PATH, self.crypto.seal_meta(meta))
 
+    def required_objects(self, sets: list[dict]) -> dict[str, tuple[str, ...]]:
+        """Every object a whole download of the ready session fetches, with the sets each
+        belongs to: the wrapped key (no set), each set's manifest (read back and opened) and
+        the chunks it names. The parts of a database published while dumping are not among
+        them: a client that comes after the dump never asks for them."""
+        objects: dict[str, set[str]] = {}
+        if self.recipient is not None:
+            objects[format.KEY_PATH] = set()
+        for entry in sets:
+            name = entry["name"]
+            blob = (self.folder / format.object_path(entry["manifest"])).read_bytes()
+            manifest = self.crypto.open_manifest(entry["manifest"], blob, name)
+            chunks = ([c for t in manifest.get("tables", []) for c in t["chunks"]]
+                      + [c for e in manifest.get("entries", []) for c in e.get("chunks", [])])
+            objects.setdefault(entry["manifest"], set()).add(name)
+            for chunk in chunks:
+                objects.setdefault(chunk["id"], set()).add(name)
+        return {name: tuple(sorted(owners)) for name, owners in objects.items()}
+
     def remove(self) -> bool:
         """Delete everything published; True when the folder is gone. A sealing thread may still
         be finishing one write when this runs (it writes nothing once ``closed`` is set), so look

@@ -212,17 +212,19 @@ def test_local_database_unreachable(shop, tmp_path):
     one_error_line(result.stderr)
 
 
-def test_source_database_fails_and_the_client_says_why(local, mysql_server, tmp_path):
-    dst, folder, unchanged = local
-    with Source(["--listen", "127.0.0.1:0"],
-                db_url=url_text(mysql_server, "shop", user="nobody_synco", password="wrong")) as source:
-        source.wait_ready()
-        result = download(source.token, dst, folder)
-        code = source.stop()
-    assert result.code == 7 and "failed on the server" in one_error_line(result.stderr)
-    assert "synco-source: error:" in source.stderr and "Traceback" not in source.stderr
-    assert code != 0
-    unchanged()
+def test_source_database_refuses_login_before_the_token(mysql_server):
+    """A wrong password on the server is said there, before any token, within seconds (what the
+    laptop is told of a failure during the dump: test_server_hardening.py)."""
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "synco_source.cli", "serve", "--listen",
+                          "127.0.0.1:0"], capture_output=True, text=True, timeout=60,
+                         env=env_with(SYNCO_DB_URL=url_text(mysql_server, "shop",
+                                                            user="nobody_synco", password="wrong")))
+    assert time.monotonic() - started < 15
+    assert run.returncode == 8 and run.stdout == ""
+    errors = [line for line in run.stderr.splitlines() if line.startswith("synco-source: error:")]
+    assert len(errors) == 1 and "Access denied for user 'nobody_synco'" in errors[0], run.stderr
+    assert "Traceback" not in run.stderr
 
 
 def test_ctrl_c_during_import(shop, local, mysql_server, tmp_path):
