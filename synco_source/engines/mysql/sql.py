@@ -13,6 +13,7 @@ import dataclasses
 import os
 import re
 import socket
+import ssl
 import stat
 from collections.abc import Iterator
 
@@ -50,7 +51,14 @@ _HINTS = {
     2003: "check the host and port, and that the database server is running",
     2002: "check the socket path, and that the database server is running",
     2005: "check the host name in the database URL",
+    2026: "the server does not offer TLS: enable TLS on the server, or lower ssl-mode in the "
+          "database URL (PREFERRED encrypts when it can)",
+    3159: "check the user name and password in the database URL; a server that accepts TLS "
+          "connections only refuses unencrypted ones too: remove ssl-mode=DISABLED from it",
 }
+_TLS_HINT = ("give the CA that signed the server's certificate with ssl-ca=/path/ca.pem in the database "
+             "URL (VERIFY_IDENTITY also needs the host name in the certificate), or use "
+             "ssl-mode=REQUIRED to encrypt without verifying")
 
 
 def qi(name: str) -> str:
@@ -126,18 +134,95 @@ def resolve_localhost(url: DatabaseUrl) -> DatabaseUrl:
     return dataclasses.replace(url, socket=socket) if socket else url
 
 
+def tls_mode(url: DatabaseUrl) -> str:
+    """The ssl-mode a connection to ``url`` uses, as the mysql client decides it: the one given;
+    else VERIFY_CA when a CA is given (``ssl-ca``, ``ssl-capath``); else PREFERRED. Over a Unix
+    socket (local, and a secure transport to the server) TLS is never used."""
+    if url.socket:
+        return "DISABLED"
+    given = url.option("ssl-mode")
+    if given:
+        return given
+    return "VERIFY_CA" if url.option("ssl-ca") or url.option("ssl-capath") else "PREFERRED"
+
+
+def tls_context(url: DatabaseUrl, mode: str) -> ssl.SSLContext:
+    """The TLS context of REQUIRED, VERIFY_CA or VERIFY_IDENTITY: the server's certificate checked
+    against ``ssl-ca``/``ssl-capath`` (the system's CAs when neither is given) for the VERIFY
+    modes, its name too for VERIFY_IDENTITY; the client certificate when one is given."""
+    ca, capath = url.option("ssl-ca") or None, url.option("ssl-capath") or None
+    cert, key = url.option("ssl-cert") or None, url.option("ssl-key") or None
+    verify = mode in ("VERIFY_CA", "VERIFY_IDENTITY")
+    what = f"ssl-ca {ca}" if ca else f"ssl-capath {capath}"
+    try:
+        if verify:
+            ctx = ssl.create_default_context(cafile=ca, capath=capath)
+            ctx.check_hostname = mode == "VERIFY_IDENTITY"
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        if cert or key:
+            what = f"ssl-cert {cert} with ssl-key {key}" if cert and key else f"ssl-cert {cert or key}"
+            ctx.load_cert_chain(cert or key, key)
+        if url.option("ssl-cipher"):
+            what = "ssl-cipher"
+            ctx.set_ciphers(url.option("ssl-cipher"))
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+        raise DatabaseError(f"cannot connect to {url.redacted}: cannot use {what}: {reason}",
+                            hint="check the TLS options in the database URL (PEM files readable by "
+                                 "this user, a key that belongs to the certificate)") from None
+    return ctx
+
+
+def _tls_kwargs(url: DatabaseUrl) -> dict:
+    """pymysql's TLS arguments for the ssl-mode (PyMySQL 1.2+: PREFERRED when given none, and a
+    context makes TLS required). A client certificate is only sent over TLS, so giving one makes
+    even PREFERRED require it."""
+    mode = tls_mode(url)
+    if mode == "DISABLED":
+        return {"ssl_disabled": True}
+    if mode == "PREFERRED" and not (url.option("ssl-cert") or url.option("ssl-key")):
+        return {}
+    return {"ssl": tls_context(url, "REQUIRED" if mode == "PREFERRED" else mode)}
+
+
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connection failure (pymysql reports it as error 2003)."""
+    while exc is not None:
+        if isinstance(exc, ssl.SSLError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def connect(url: DatabaseUrl, *, database: str | None = None) -> pymysql.connections.Connection:
     """One connection in utf8mb4, autocommit off; failures become DatabaseError with a hint.
-    ``url`` as the engine resolved it (resolve_localhost, once, in Dumper, Loader and restore)."""
-    kwargs = dict(user=url.user, password=url.password, charset="utf8mb4", autocommit=False,
+    ``url`` as the engine resolved it (resolve_localhost, once, in Dumper, Loader and restore);
+    TLS as its ssl-mode says (tls_mode)."""
+    # the password's UTF-8 bytes, as the mysql client and PHP send them (PyMySQL would encode a
+    # str as Latin-1, so that no password with a non-Latin-1 letter, and none with é, would match)
+    kwargs = dict(user=url.user, password=url.password.encode("utf-8"), charset="utf8mb4", autocommit=False,
                   connect_timeout=CONNECT_TIMEOUT, database=database or None,
-                  cursorclass=pymysql.cursors.Cursor)
+                  cursorclass=pymysql.cursors.Cursor, **_tls_kwargs(url))
     if url.socket:
         kwargs["unix_socket"] = url.socket
     else:
         kwargs.update(host=url.host, port=url.port)
-    with failing(f"cannot connect to {url.redacted}"):
+    what = f"cannot connect to {url.redacted}"
+    try:
         return pymysql.connect(**kwargs)
+    except pymysql.err.Error as exc:
+        tls = _tls_failure(exc)
+        if tls is not None:
+            reason = getattr(tls, "verify_message", None) or getattr(tls, "reason", None) or str(tls)
+            raise DatabaseError(f"{what}: TLS failed: {reason}", hint=_TLS_HINT) from None
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
+        if code == 1045 and url.option("ssl-mode") == "DISABLED" and not url.socket:
+            code = 3159  # MariaDB refuses an insecure connection as "Access denied"
+        raise DatabaseError(f"{what}: {error_text(exc)}", hint=_HINTS.get(code)) from None
+    except OSError as exc:
+        raise DatabaseError(f"{what}: {exc}") from None
 
 
 def query(conn, sql: str, args=None) -> list[tuple]:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 from psycopg import pq
 
-from ...dburl import DatabaseUrl
+from ...dburl import PG_PARAMS, DatabaseUrl
 from ...errors import DatabaseError
 
 MAX_NAME = 63
@@ -32,6 +32,16 @@ _HINTS = {
     "42501": "grant the user the rights it needs (SELECT on every table for a dump), or use another user",
     "08001": "check the host and port (or socket), and that the database server is running",
     "55006": "close the other sessions using that database (psql, the application) and run again",
+    # connection failures libpq reports without a SQLSTATE (_connect_code)
+    "tls-verify": "give the CA that signed the server's certificate with sslrootcert=/path/ca.pem in "
+                  "the database URL (verify-full also needs the host name in the certificate), or use "
+                  "sslmode=require to encrypt without verifying",
+    "tls-absent": "the server does not offer TLS: enable ssl on the server, or use sslmode=prefer in "
+                  "the database URL",
+    "tls-only": "the server accepts only TLS connections from here: remove sslmode=disable (or allow) "
+                "from the database URL, or use sslmode=require",
+    "tls-files": "check sslcert and sslkey in the database URL: PEM files readable by this user, the "
+                 "key readable by nobody else (chmod 600)",
 }
 
 
@@ -66,21 +76,29 @@ def failing(what: str, hint: str | None = None) -> Iterator[None]:
 
 def _connect_code(text: str) -> str | None:
     """libpq reports connection failures without a SQLSTATE: recognise the usual ones."""
-    for needle, code in (("does not exist", "3D000"), ("password authentication failed", "28P01"),
+    for needle, code in (("root certificate file", "tls-verify"), ("certificate verify failed", "tls-verify"),
+                         ("does not match host name", "tls-verify"),
+                         ("server does not support SSL", "tls-absent"),
+                         ("certificate file", "tls-files"), ("private key file", "tls-files"),
+                         ("does not exist", "3D000"), ("password authentication failed", "28P01"),
                          ("Connection refused", "08001"), ("No such file or directory", "08001"),
-                         ("no pg_hba.conf entry", "28000")):
+                         ("no encryption", "tls-only"), ("no pg_hba.conf entry", "28000")):
         if needle in text:
             return code
     return None
 
 
 def connect_kwargs(url: DatabaseUrl, database: str) -> dict:
-    """psycopg keyword arguments; a ``socket`` may name the directory or the socket file."""
+    """psycopg keyword arguments; a ``socket`` may name the directory or the socket file. The
+    URL's libpq parameters (``sslmode``, ``sslrootcert`` …, dburl.PG_PARAMS) go to libpq as they
+    are; without ``sslmode`` libpq's own default (prefer) applies."""
     host = url.host
     if url.socket:
         host = url.socket.rsplit("/", 1)[0] if "/.s.PGSQL." in url.socket else url.socket
-    kwargs = dict(user=url.user or None, password=url.password or None, dbname=database, host=host,
-                  port=url.port, connect_timeout=CONNECT_TIMEOUT, autocommit=True)
+    kwargs = dict(connect_timeout=CONNECT_TIMEOUT)
+    kwargs.update((key, value) for key, value in url.params if key in PG_PARAMS)
+    kwargs.update(user=url.user or None, password=url.password or None, dbname=database, host=host,
+                  port=url.port, autocommit=True)
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
