@@ -83,8 +83,9 @@ def database(settings: flowconfig.Settings) -> DatabaseUrl:
                           f"{key} {problem}", hint=hint)
 
     if options.get("url"):
-        return doctrine.parse(str(options["url"]), settings.origin(*OPTIONS, "url"),
-                              "Neos.Flow.persistence.backendOptions.url")
+        url = doctrine.parse(str(options["url"]), settings.origin(*OPTIONS, "url"),
+                             "Neos.Flow.persistence.backendOptions.url")
+        return _with_tls(url, options, settings)
     driver = str(options.get("driver") or "pdo_mysql")
     if driver in SQLITE_DRIVERS:
         raise fail("driver", f"is {driver}: SQLite is not supported yet",
@@ -103,9 +104,25 @@ def database(settings: flowconfig.Settings) -> DatabaseUrl:
     socket = str(options.get("unixSocket") or "")
     charset = options.get("charset")
     host = str(options.get("host") or ("localhost" if socket else "127.0.0.1"))
-    return DatabaseUrl(engine=engine, host=host, port=port, user=str(options.get("user") or ""),
-                       password=_text(options.get("password")), database=str(options["dbname"]),
-                       socket=socket, params=(("charset", str(charset)),) if charset else ())
+    url = DatabaseUrl(engine=engine, host=host, port=port, user=_text(options.get("user")),
+                      password=_text(options.get("password")), database=str(options["dbname"]),
+                      socket=socket, params=(("charset", str(charset)),) if charset else ())
+    return _with_tls(url, options, settings)
+
+
+def _with_tls(url: DatabaseUrl, options: dict, settings: flowconfig.Settings) -> DatabaseUrl:
+    """TLS from the backend options as Doctrine passes them on: for MySQL pdo_mysql's
+    ``driverOptions`` (or ``options``) and mysqli's ``ssl_*``; for PostgreSQL the libpq
+    parameters (``sslmode``, ``sslrootcert``, ``sslcert``, ``sslkey`` …)."""
+    if url.engine == "mysql":
+        driver_options: dict = {}
+        for key in doctrine.DRIVER_OPTIONS:
+            driver_options.update(_mapping(options.get(key)))
+        extra = doctrine.tls_options(driver_options, options)
+    else:
+        extra = {key: _text(value) for key, value in options.items()
+                 if key in dburl.PG_PARAMS and _text(value)}
+    return doctrine.with_options(url, extra, settings.origin(*OPTIONS), "Neos.Flow.persistence.backendOptions")
 
 
 def _mapping(value: object) -> dict:
