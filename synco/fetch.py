@@ -12,7 +12,9 @@ flat however many objects there are.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +27,7 @@ from synco_source.errors import IntegrityError, ServerUnreachable, SessionNotFou
 
 T = TypeVar("T")
 R = TypeVar("R")
+log = logging.getLogger(__name__)  # the CLI shows these lines (ui.library_messages)
 # Test hooks (documented in docs/DEVELOPING.md): fewer retries and a shorter backoff make the
 # failure tests fast; users have no reason to set them.
 RETRIES = int(os.environ.get("SYNCO_HTTP_RETRIES", "5"))
@@ -50,6 +53,8 @@ class Remote:
         self.base_url = base_url
         self.retries = retries
         self.backoff = backoff
+        self._said = 0  # the retry number said last: parallel requests failing together say it once
+        self._said_lock = threading.Lock()
         self.client = httpx.Client(
             base_url=base_url, transport=transport, follow_redirects=False,
             timeout=httpx.Timeout(30.0, connect=10.0),
@@ -68,17 +73,31 @@ class Remote:
         problem = ""
         for attempt in range(self.retries + 1):
             try:
-                return self._attempt(path, offset, got, limit, sink)
+                data = self._attempt(path, offset, got, limit, sink)
+                self._said = 0
+                return data
             except _Retry as exc:
                 problem = str(exc)
                 if exc.final:
                     break
+                what = f"server answered {problem}"
             except httpx.TransportError as exc:
                 problem = str(exc) or type(exc).__name__
+                what = f"server not answering ({problem})"
             if attempt < self.retries:
+                self._say_retry(what, attempt + 1, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, 8.0)
         raise ServerUnreachable(problem, url=self.base_url)
+
+    def _say_retry(self, what: str, number: int, delay: float) -> None:
+        """"server not answering (...), retry 2 of 5 in 2 s", once per retry number however many
+        requests in flight fail at the same time."""
+        with self._said_lock:
+            if number <= self._said:
+                return
+            self._said = number
+        log.info("%s, retry %d of %d in %s s", what, number, self.retries, f"{delay:g}")
 
     def _attempt(self, path: str, offset: int, got: bytearray, limit: int | None,
                  sink: Callable[[bytes], None] | None) -> bytes:

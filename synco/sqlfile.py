@@ -1,9 +1,16 @@
 """``--output FILE``: the database as a SQL script instead of an import, with a loader's interface
-(begin, load, commit, abort) so the download does not care which it has."""
+(begin, load, commit, abort) so the download does not care which it has.
+
+``--output -`` writes the script to stdout, but only once it is complete: it is spooled into an
+unnamed temporary file first, so a download that fails writes nothing, and a reader such as
+``| mariadb shop`` never loads half a database (the same promise as the import's shadow
+database). Messages stay on stderr."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,11 +23,17 @@ class SqlFile:
 
     def __init__(self, path: Path, engine: str) -> None:
         self.path = path
+        self.stdout = str(path) == "-"
         try:
-            fd, self.tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+            if self.stdout:
+                self.tmp = ""
+                self.fh = tempfile.TemporaryFile(prefix="synco-sql-")
+            else:
+                fd, self.tmp = tempfile.mkstemp(dir=path.parent or Path("."), prefix=f".{path.name}.")
+                self.fh = os.fdopen(fd, "wb")
         except OSError as exc:
-            raise LocalIOError(f"cannot write into {path.parent}: {exc.strerror}") from None
-        self.fh = os.fdopen(fd, "wb")
+            where = tempfile.gettempdir() if self.stdout else path.parent
+            raise LocalIOError(f"cannot write into {where}: {exc.strerror}") from None
         self.writer = engines.sql_writer(engine, self.fh)
 
     def begin(self, schema: dict) -> None:
@@ -30,17 +43,34 @@ class SqlFile:
         try:
             self.writer.load(table, chunk)
         except OSError as exc:
-            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
+            raise LocalIOError(f"cannot write {self._name}: {exc.strerror}") from None
 
     def commit(self) -> str:
         try:
             self.writer.commit()
-            self.fh.close()
-            os.replace(self.tmp, self.path)
+            if self.stdout:
+                self._copy_to_stdout()
+            else:
+                self.fh.close()
+                os.replace(self.tmp, self.path)
         except OSError as exc:
-            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
+            raise LocalIOError(f"cannot write {self._name}: {exc.strerror}") from None
         return ""
+
+    @property
+    def _name(self) -> str:
+        return "the SQL script to stdout" if self.stdout else str(self.path)
+
+    def _copy_to_stdout(self) -> None:
+        self.fh.flush()
+        self.fh.seek(0)
+        out = sys.stdout.buffer
+        sys.stdout.flush()
+        shutil.copyfileobj(self.fh, out, 1 << 20)
+        out.flush()
+        self.fh.close()
 
     def abort(self) -> None:
         self.fh.close()
-        Path(self.tmp).unlink(missing_ok=True)
+        if self.tmp:
+            Path(self.tmp).unlink(missing_ok=True)

@@ -6,6 +6,7 @@ Rules: data on stdout, messages on stderr; ``synco: error: ...`` and ``synco: hi
 
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 
@@ -49,7 +50,10 @@ class UI:
 
     def secret(self, prompt: str) -> str:
         """Ask for a password on the terminal (not echoed); UsageError-free: the caller decides."""
-        return self.console.input(f"synco: {prompt}: ", password=True)
+        try:
+            return self.console.input(f"synco: {prompt}: ", password=True, markup=False)
+        except EOFError:
+            raise Aborted("no answer (end of input); nothing was changed") from None
 
     def info(self, message: str) -> None:
         if not self.quiet:
@@ -69,9 +73,29 @@ class UI:
             return
         if not sys.stdin.isatty():
             raise Aborted(f"{question}: no terminal to ask", hint=refuse_hint)
-        answer = self.console.input(f"synco: {question} [y/N] ").strip().lower()
+        # markup=False: rich would take "[y/N]" for a style tag and print nothing of it
+        try:
+            answer = self.console.input(f"synco: {question} [y/N] ", markup=False).strip().lower()
+        except EOFError:
+            answer = ""
         if answer not in ("y", "yes"):
             raise Aborted("stopped; nothing was changed")
+
+    @contextmanager
+    def library_messages(self):
+        """Show what the library modules log (logger ``synco``, e.g. fetch.py's "server not
+        answering, retry 2 of 5 in 2 s") as this UI's messages while the block runs."""
+        logger = logging.getLogger("synco")
+        handler = _ToUI(self)
+        logger.addHandler(handler)
+        propagate, level = logger.propagate, logger.level
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+            logger.propagate, logger.level = propagate, level
 
     @contextmanager
     def status(self, text: str):
@@ -87,3 +111,17 @@ class UI:
                         DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
                         console=self.console, disable=self.quiet or not self.console.is_terminal,
                         transient=False)
+
+
+class _ToUI(logging.Handler):
+    """A log record as a message line of the UI (info: hidden by --quiet)."""
+
+    def __init__(self, ui: UI) -> None:
+        super().__init__(logging.INFO)
+        self.ui = ui
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.ui.info(record.getMessage())
+        except Exception:
+            self.handleError(record)
