@@ -10,6 +10,8 @@ connections that have a transaction open.
 
 from __future__ import annotations
 
+import time
+
 import pymysql
 
 from ...errors import DatabaseError
@@ -19,6 +21,8 @@ from .sql import failing, query
 LOCK_WAIT = 10
 # Seconds to wait for the named lock: a killed run's connection may still be ending a statement.
 RUN_LOCK_WAIT = LOCK_WAIT + 5
+# Seconds before looking again at connections that seemed to have just begun a statement.
+RECHECK = 0.2
 
 HINT = ("commit or close that connection (the application, an IDE, a mysql prompt) and run again; "
         "synco does not kill other connections")
@@ -62,6 +66,11 @@ def busy(conn, databases: list[str]) -> list[tuple]:
 def refuse_if_busy(conn, databases: list[str], target: str) -> None:
     with failing(f"cannot inspect the connections to {target!r}"):
         rows = busy(conn, databases)
+        if rows and all(r[4] == "Query" and not r[5] for r in rows):
+            # a statement that has just answered can still be listed as running for a moment
+            # (as the same client's own closed connection, a moment ago): look once more
+            time.sleep(RECHECK)
+            rows = busy(conn, databases)
     if rows:
         more = f" and {len(rows) - 1} more" if len(rows) > 1 else ""
         raise DatabaseError(f"database {target!r} is in use by {describe(rows[0])}{more}; "
