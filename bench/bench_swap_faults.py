@@ -27,7 +27,7 @@ restore`` run before anything else) is applied, then the destination must be the
 database, or the complete new one with the complete old one as ``<db>__synco_prev`` — or, failing
 both, ``synco restore --yes`` must give back the complete old one. "Complete" is the test suite's
 fingerprint: every table's definition and rows, every view, trigger and routine with its
-sql_mode, the character set. Any other state is a failure and the script exits 1.
+sql_mode, the character set (MySQL: also every event and sequence). Any other state is a failure and the script exits 1.
 """
 
 from __future__ import annotations
@@ -68,9 +68,15 @@ MYSQL_OLD = (
     "CREATE TRIGGER trg AFTER INSERT ON a FOR EACH ROW INSERT INTO log (what) VALUES ('old')",
     "CREATE TRIGGER trg2 AFTER INSERT ON a FOR EACH ROW FOLLOWS trg INSERT INTO log (what) VALUES ('x')",
     "SET SESSION sql_mode = 'ANSI_QUOTES'", "CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 1",
-    "SET SESSION sql_mode = DEFAULT", "CREATE PROCEDURE p() SELECT 'old'")
+    "SET SESSION sql_mode = DEFAULT", "CREATE PROCEDURE p() SELECT 'old'",
+    "CREATE SEQUENCE seq START WITH 5 NOCACHE",
+    "CREATE EVENT ev ON SCHEDULE EVERY 1 DAY STARTS '2035-01-01' DISABLE DO DELETE FROM a",
+    "CREATE EVENT ev_old ON SCHEDULE AT '2035-01-01' DISABLE DO DELETE FROM customer")
 MYSQL_NEW_EXTRA = ("CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 2",
-                   "CREATE PROCEDURE p_new() SELECT COUNT(*) FROM customer")
+                   "CREATE PROCEDURE p_new() SELECT COUNT(*) FROM customer",
+                   "CREATE SEQUENCE seq START WITH 100 INCREMENT BY 10 NOCACHE", "SELECT NEXTVAL(seq)",
+                   "CREATE EVENT ev ON SCHEDULE EVERY 2 HOUR STARTS '2035-01-01' ENABLE DO DELETE FROM customer "
+                   "WHERE id < 0")
 PG_OLD = ("CREATE TABLE a (id int PRIMARY KEY, v text)", "INSERT INTO a VALUES (1, 'old'), (2, 'old')",
           "CREATE TABLE customer (id int PRIMARY KEY, mine text)", "INSERT INTO customer VALUES (1, 'old')",
           "CREATE VIEW v_a AS SELECT id FROM a",
@@ -147,8 +153,21 @@ class Kit:
         return probe
 
 
+def mysql_fingerprint(url) -> dict:
+    """The test suite's fingerprint plus the events and the sequences' state, which it leaves out."""
+    out = dbfixtures.mysql_fingerprint(url)
+    execute = dbfixtures.mysql_execute
+    out["events"] = {name: re.sub(r" DEFINER=\S+@\S+", "", execute(url, f"SHOW CREATE EVENT `{name}`")[0][3])
+                     for (name,) in execute(url, "SELECT EVENT_NAME FROM information_schema.EVENTS "
+                                                 f"WHERE EVENT_SCHEMA = '{url.database}'")}
+    out["sequences"] = {name: execute(url, f"SELECT * FROM `{name}`")
+                        for (name,) in execute(url, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE "
+                                                    f"TABLE_SCHEMA = '{url.database}' AND TABLE_TYPE = 'SEQUENCE'")}
+    return out
+
+
 def mysql_kit() -> Kit:
-    return Kit("mysql", dbfixtures._server_url(), dbfixtures.mysql_execute, dbfixtures.mysql_fingerprint,
+    return Kit("mysql", dbfixtures._server_url(), dbfixtures.mysql_execute, mysql_fingerprint,
                lambda url: {r[0] for r in dbfixtures.mysql_execute(url, "SHOW DATABASES", database="")}, "")
 
 
@@ -257,7 +276,9 @@ class Bench:
             else:
                 outcome = f"FAIL: neither old nor new+previous; restore: {back.stderr.strip()[-200:]}"
         if ended_before and not (have == self.new and kit.fingerprint(prev) == self.old):
-            outcome = "FAIL: the finished run left something else than new + previous"
+            err = proc.stderr.read().strip() if proc.stderr else ""
+            outcome = (f"FAIL: the finished run (exit {proc.returncode}) left something else than new + "
+                       f"previous: {err[-300:]}")
         return outcome, said, at
 
     def next_run(self, token: str) -> str:

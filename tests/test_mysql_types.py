@@ -13,7 +13,6 @@ from dbfixtures import mysql_execute as execute
 from dbfixtures import (copy_database, load_sql, mysql_connect, mysql_fingerprint,
                         sql_script)
 from synco_source.engines.mysql import Dumper
-from synco_source.errors import DatabaseError
 
 FIXTURE = Path(__file__).resolve().parent / "mysql_all_types.sql"
 
@@ -116,18 +115,3 @@ def test_float_and_double_text_round_trips(mysql_db):
         assert struct.pack("<f", float(f_text)) == struct.pack("<f", floats[i]), row
         digits = d_text.lstrip(b"-").split(b"e")[0].replace(b".", b"").strip(b"0")
         assert len(digits) <= 17, row  # shortest round-trip digits (sometimes without exponent)
-
-
-@pytest.mark.parametrize("statement, what", [
-    ("CREATE SEQUENCE s1", "sequence 's1'"),
-    ("CREATE EVENT ev1 ON SCHEDULE EVERY 1 DAY DISABLE DO SELECT 1", "events ('ev1')"),
-])
-def test_unsupported_objects_are_refused(mysql_db, statement, what):
-    """What the engine does not copy is named in an error, never dropped silently."""
-    url = mysql_db("unsupported")
-    execute(url, "CREATE TABLE t (id INT PRIMARY KEY)", statement)
-    with Dumper(url) as dumper, pytest.raises(DatabaseError) as info:
-        dumper.schema()
-    assert what in str(info.value)
-    assert "\n" not in str(info.value)
-

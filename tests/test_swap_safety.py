@@ -9,6 +9,7 @@ bench/bench_swap_faults.py."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from dbfixtures import copy_database, dump_chunks, mysql_connect, mysql_fingerprint
+from dbfixtures import copy_database, dump_chunks, mysql_connect
+from dbfixtures import mysql_fingerprint as tables_fingerprint
 from dbfixtures import mysql_execute as execute
 from synco_source import engines
 from synco_source.engines import mysql
@@ -39,14 +41,22 @@ OLD = ("CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(20))", "INSERT INTO a VALU
        "SET SESSION sql_mode = 'ANSI_QUOTES'",
        "CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 1",
        "SET SESSION sql_mode = DEFAULT",
-       "CREATE PROCEDURE p() SELECT 'old'")
+       "CREATE PROCEDURE p() SELECT 'old'",
+       "CREATE SEQUENCE seq START WITH 7 NOCACHE", "SELECT NEXTVAL(seq)",
+       "CREATE EVENT ev ON SCHEDULE EVERY 1 DAY STARTS '2035-01-01' DISABLE DO DELETE FROM a",
+       "CREATE EVENT ev_old ON SCHEDULE AT '2035-01-01' DISABLE ON SLAVE DO DELETE FROM only_old")
 NEW = ("ALTER DATABASE CHARACTER SET latin1 COLLATE latin1_swedish_ci",
        "CREATE TABLE a (id INT PRIMARY KEY, w INT)", "INSERT INTO a VALUES (10, 1)",
        "CREATE TABLE log (id INT AUTO_INCREMENT PRIMARY KEY, what VARCHAR(40))",
        "CREATE TABLE only_new (y INT)", "INSERT INTO only_new VALUES (8)",
        "CREATE VIEW v_a AS SELECT id, w FROM a",
        "CREATE TRIGGER trg BEFORE INSERT ON a FOR EACH ROW INSERT INTO log (what) VALUES ('new')",
-       "CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 2")
+       "CREATE FUNCTION f() RETURNS INT DETERMINISTIC RETURN 2",
+       "CREATE SEQUENCE seq START WITH 100 INCREMENT BY 10 NOCACHE", "SELECT NEXTVAL(seq)",
+       "CREATE TABLE hist (id INT PRIMARY KEY DEFAULT NEXTVAL(seq), v INT) WITH SYSTEM VERSIONING",
+       "INSERT INTO hist (v) VALUES (1)", "UPDATE hist SET v = 2",
+       "SET SESSION time_zone = '+05:00'",
+       "CREATE EVENT ev ON SCHEDULE EVERY 2 HOUR STARTS '2035-01-01' ENABLE DO DELETE FROM hist")
 
 CHILD = textwrap.dedent("""
     import sys
@@ -66,6 +76,30 @@ CHILD = textwrap.dedent("""
             traceback.print_exception(exc.__context__)
         raise
 """)
+
+
+def mysql_fingerprint(url) -> dict:
+    """dbfixtures' fingerprint, plus what it leaves out: events, the sequences' state, and the
+    system-versioned tables (definition and current rows; their history is not copied); a default
+    calling a sequence names the database it was made in (the target's, also in the previous
+    copy): that name is blanked."""
+    out = tables_fingerprint(url)
+    target = url.database.removesuffix("__synco_prev")
+    for table in out["tables"].values():
+        table["create"] = table["create"].replace(f"`{target}`.", "`DB`.")
+    kinds = dict(execute(url, "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+                              f"WHERE TABLE_SCHEMA = '{url.database}'"))
+    out["sequences"] = {name: execute(url, f"SELECT * FROM `{name}`") for name, k in kinds.items()
+                        if k == "SEQUENCE"}
+    out["versioned"] = {name: (execute(url, f"SHOW CREATE TABLE `{name}`")[0][1].replace(f"`{target}`.", "`DB`."),
+                               execute(url, f"SELECT * FROM `{name}` ORDER BY 1"))
+                        for name, k in kinds.items() if k == "SYSTEM VERSIONED"}
+    out["events"] = {}
+    for (name,) in execute(url, "SELECT EVENT_NAME FROM information_schema.EVENTS "
+                                f"WHERE EVENT_SCHEMA = '{url.database}'"):
+        shown = execute(url, f"SHOW CREATE EVENT `{name}`")[0]
+        out["events"][name] = (shown[1], shown[2], re.sub(r" DEFINER=\S+@\S+", "", shown[3]))
+    return out
 
 
 def url_text(url) -> str:
@@ -104,7 +138,10 @@ def pair(mysql_db):
     src, dst = mysql_db("new"), mysql_db("old")
     execute(src, *NEW)
     execute(dst, *OLD)
-    return src, dst, mysql_fingerprint(src), mysql_fingerprint(dst)
+    new, old = mysql_fingerprint(src), mysql_fingerprint(dst)
+    assert old["events"].keys() == {"ev", "ev_old"} and new["events"].keys() == {"ev"}
+    assert old["sequences"] and new["sequences"] and new["versioned"]
+    return src, dst, new, old
 
 
 @pytest.mark.parametrize("point,finished", [("journal", False), ("prev", False), ("triggers", False),
@@ -190,7 +227,7 @@ def test_stale_shadow_of_a_dead_run_is_removed_and_said(pair):
     execute(dst, "CREATE TABLE half (id INT)", database=dst.database + "__synco_new")
     loader = mysql.Loader(dst)
     try:
-        assert loader.describe_target() == 3
+        assert loader.describe_target() == 4  # a sequence is a table
         assert len(loader.notes) == 1 and "removed" in loader.notes[0] and "__synco_new" in loader.notes[0]
     finally:
         loader.close()
@@ -470,3 +507,18 @@ def test_a_statement_with_non_utf8_bytes_is_named_not_a_crash(pair):
     finally:
         worker.join()
         other.close()
+
+
+def test_a_connection_that_just_ended_does_not_count_as_busy(pair):
+    """Right after a client reads the target and disconnects (the download's own check of the
+    local schema does so just before the import), the server may still list its last statement
+    as running for a moment: the lock check looks again instead of refusing the import."""
+    src, dst, new, old = pair
+    conn = mysql_connect(dst)
+    try:
+        for _ in range(60):
+            with mysql.Dumper(dst) as dumper:
+                dumper.schema()  # its last statement reads a sequence
+            locks.refuse_if_busy(conn, [dst.database], dst.database)
+    finally:
+        conn.close()

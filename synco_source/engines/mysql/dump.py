@@ -109,18 +109,27 @@ class Dumper:
         version = query(conn, "SELECT VERSION()")[0][0]
         charset, collation = query(conn, "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
                                          "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,))[0]
-        catalog.refuse_events(conn, db)
+        # everything that cannot be copied, named in one error before anything is dumped
+        refusals = catalog.Refusals(db)
+        names = catalog.base_tables(conn, db, refusals=refusals)
+        objs = catalog.objects(conn, db, refusals)
+        refusals.check()
         tables = []
-        for name in self.tables():
+        for name in names:
             plan = self.plan(name)
-            tables.append({"name": name, "create": catalog.show_create_table(conn, name),
-                           "columns": [c["name"] for c in plan.columns]})
-        objs = catalog.objects(conn, db)
-        return {"engine": "mysql", "server_version": version, "charset": charset, "collation": collation,
-                "tables": tables,
-                "views": [o for o in objs if o["kind"] == "view"],
-                "triggers": [o for o in objs if o["kind"] == "trigger"],
-                "routines": [o for o in objs if o["kind"] == "routine"]}
+            create = catalog.unqualify_sequences(catalog.show_create_table(conn, name), db)
+            tables.append({"name": name, "create": create, "columns": [c["name"] for c in plan.columns]})
+        schema = {"engine": "mysql", "server_version": version, "charset": charset, "collation": collation,
+                  "tables": tables,
+                  "views": [o for o in objs if o["kind"] == "view"],
+                  "triggers": [o for o in objs if o["kind"] == "trigger"],
+                  "routines": [o for o in objs if o["kind"] == "routine"]}
+        # only when there are some, so a database without them gives the manifest it always gave
+        for key, found in (("sequences", catalog.sequences(conn, db)),
+                           ("events", [o for o in objs if o["kind"] == "event"])):
+            if found:
+                schema[key] = found
+        return schema
 
     def tables(self) -> list[str]:
         with failing(f"cannot list the tables of {self.url.redacted}"):

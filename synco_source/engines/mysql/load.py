@@ -10,7 +10,7 @@ import re
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from ..common import PREV, SHADOW, no_previous_copy, no_sigint  # noqa: F401 (no_sigint: tests)
-from . import catalog, locks, swap
+from . import catalog, compat, locks, swap
 from .sql import check_name, connect, failing, qi, query, resolve_localhost
 
 SESSION = ("SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'", "SET SESSION time_zone = '+00:00'",
@@ -68,9 +68,23 @@ class Loader:
             query(conn, f"USE {shadow}")
             for stmt in SESSION:
                 query(conn, stmt)
+        # sequences first: a table's default may call one (it is checked when the table is made)
+        for seq in schema.get("sequences", []):
+            self._create_sequence(seq)
         for table in schema["tables"]:
-            with failing(f"cannot create table {table['name']!r}"):
+            with compat.executing(f"cannot create table {table['name']!r}", table["create"], self.target):
                 query(conn, table["create"])
+
+    def _create_sequence(self, seq: dict) -> None:
+        what = f"cannot create sequence {seq['name']!r}"
+        for stmt in [seq["create"]] + catalog.sequence_value_sql(seq):
+            with compat.executing(what, stmt, self.target):
+                query(self.conn, stmt)
+        with failing(what):
+            have = query(self.conn, f"SELECT next_not_cached_value, cycle_count FROM {qi(seq['name'])}")[0]
+        if list(have) != [seq["next"], seq["round"]]:
+            raise DatabaseError(f"{what}: it continues at {have[0]} (cycle {have[1]}) instead of "
+                                f"{seq['next']} (cycle {seq['round']})", hint=compat.hint(self.target))
 
     def load(self, table: str, chunk: bytes) -> None:
         try:
@@ -78,7 +92,8 @@ class Loader:
                 with self.conn.cursor() as cur:
                     for stmt in chunk.split(b";\n"):
                         if stmt:
-                            cur.execute(stmt)
+                            with compat.executing(f"cannot load rows into table {table!r}", stmt, self.target):
+                                cur.execute(stmt)
                 self.conn.commit()
         except BaseException:
             # Interrupted or failed mid-statement, the connection may hold unread results: drop
@@ -107,7 +122,7 @@ class Loader:
             raise DatabaseError("commit() called before begin()")
         try:
             self._keep_auto_increments(schema)
-            new_objects = schema["routines"] + schema["views"] + schema["triggers"]
+            new_objects = schema["routines"] + schema["views"] + schema["triggers"] + schema.get("events", [])
             locks.refuse_if_busy(self.conn, [self.target, self.prev], self.target)
             with failing(f"cannot inspect {self.url.redacted}"):
                 plan = swap.plan_download(self.conn, self.target, self.shadow, self.prev, new_objects,

@@ -6,7 +6,8 @@ from typing import BinaryIO
 
 from ...errors import DatabaseError
 from ..common import ScriptFile
-from .sql import qi, qs
+from . import catalog
+from .sql import qi
 
 HEADER = b"""-- synco SQL script (MySQL/MariaDB); load with: mariadb dbname < this.sql
 /*!40101 SET @SYNCO_OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */;
@@ -48,6 +49,10 @@ class SqlWriter(ScriptFile):
                    f"COLLATE {schema['collation']} */;\n")
         for obj in reversed(schema["views"]):
             self._text(f"DROP VIEW IF EXISTS {qi(obj['name'])};\n")
+        # sequences first: a table's default may call one (it is checked when the table is made)
+        for seq in schema.get("sequences", []):
+            self._text(f"\nDROP SEQUENCE IF EXISTS {qi(seq['name'])};\n{seq['create']};\n"
+                       + "".join(f"{stmt};\n" for stmt in catalog.sequence_value_sql(seq)))
         for table in schema["tables"]:
             self._text(f"\nDROP TABLE IF EXISTS {qi(table['name'])};\n{table['create']};\n")
         self._write(b"\n")
@@ -60,11 +65,12 @@ class SqlWriter(ScriptFile):
         if schema is None:
             raise DatabaseError("commit() called before begin()")
         self._write(b"\nDELIMITER ;;\n")
-        for obj in schema["routines"] + schema["views"] + schema["triggers"]:
-            kind = obj["type"] if obj["kind"] == "routine" else obj["kind"].upper()
-            self._text(f"DROP {kind} IF EXISTS {qi(obj['name'])};;\n"
-                       f"SET SESSION SQL_MODE = {qs(obj['sql_mode'])};;\n{obj['create']};;\n")
-        self._write(b"SET SESSION SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO';;\nDELIMITER ;\n")
+        for obj in schema["routines"] + schema["views"] + schema["triggers"] + schema.get("events", []):
+            self._text(f"{catalog.drop_sql(obj)};;\n"
+                       + "".join(f"{stmt};;\n" for stmt in catalog.session_sql(obj))
+                       + f"{obj['create']};;\n")
+        self._write(b"SET SESSION SQL_MODE = 'NO_AUTO_VALUE_ON_ZERO', TIME_ZONE = '+00:00';;\n"
+                    b"DELIMITER ;\n")
         self._write(FOOTER)
         self._flush()
 

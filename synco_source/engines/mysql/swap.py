@@ -32,7 +32,7 @@ import pymysql
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from ..common import fault_point, no_sigint
-from . import catalog, locks
+from . import catalog, compat, locks
 from .sql import connect, error_text, qi, qs, query
 
 JOURNAL, PENDING, DONE = "__synco_journal", "__synco_pending", "__synco_renamed"
@@ -63,22 +63,26 @@ def plan_download(conn, target: str, shadow: str, prev: str, new_objects: list[d
     existed = exists(conn, target)
     old_objects = catalog.objects(conn, target) if existed else []
     old_tables = catalog.base_tables(conn, target, strict=False) if existed else []
+    new_tables = catalog.base_tables(conn, shadow, strict=False)
     return dict(kind="download", target=target, journal=shadow, incoming=shadow, keep=prev,
                 existed=existed, keeping=bool(old_tables or old_objects), old_tables=old_tables,
-                new_tables=catalog.base_tables(conn, shadow, strict=False), old_objects=old_objects,
+                new_tables=new_tables, old_objects=old_objects,
                 new_objects=new_objects, incoming_objects=[],
                 old_charset=charset(conn, target) if existed else list(new_charset),
-                new_charset=list(new_charset))
+                new_charset=list(new_charset),
+                defaults=catalog.sequence_defaults(conn, shadow, new_tables, [shadow], target))
 
 
 def plan_restore(conn, target: str, prev: str, tmp: str) -> dict:
     """``prev`` and ``target`` trade places (their tables pass through ``tmp``)."""
     existed = exists(conn, target)
     objs = catalog.objects(conn, prev)
+    new_tables = catalog.base_tables(conn, prev, strict=False)
     return dict(kind="restore", target=target, journal=tmp, incoming=prev, keep=prev,
                 existed=existed, keeping=True,
                 old_tables=catalog.base_tables(conn, target, strict=False) if existed else [],
-                new_tables=catalog.base_tables(conn, prev, strict=False),
+                new_tables=new_tables,
+                defaults=catalog.sequence_defaults(conn, prev, new_tables, [prev, tmp], target),
                 old_objects=catalog.objects(conn, target) if existed else [], new_objects=objs,
                 incoming_objects=objs,
                 old_charset=charset(conn, target) if existed else charset(conn, prev),
@@ -166,21 +170,25 @@ class Swap:
     # -- statements -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _failing(self, what: str) -> Iterator[None]:
+    def _failing(self, what: str, statement: str | None = None) -> Iterator[None]:
         try:
             yield
         except pymysql.err.Error as exc:
             code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
             if code == 1205:
                 raise locks.timed_out(self.conn, self.lock_dbs, self.plan["target"], what) from None
+            if statement is not None:  # one of the copy's own definitions
+                raise compat.error(exc, what, statement, self.plan["target"]) from None
             raise DatabaseError(f"{what}: {error_text(exc)}", hint=_HINTS.get(code)) from None
         except OSError as exc:
             raise DatabaseError(f"{what}: {exc}") from None
 
-    def q(self, what: str, sql: str, args=None) -> list[tuple]:
+    def q(self, what: str, sql: str, args=None, *, definition: bool = False) -> list[tuple]:
+        """Run ``sql``; ``definition``: it is an object's own CREATE or ALTER, whose failure is
+        named with the statement as a compatibility problem."""
         self.guard.busy = True
         try:
-            with self._failing(what):
+            with self._failing(what, sql if definition else None):
                 return query(self.conn, sql, args)
         finally:
             self.guard.busy = False
@@ -190,15 +198,17 @@ class Swap:
         if not objs:
             return
         self.q(f"cannot use {db!r}", f"USE {qi(db)}")
-        mode = self.q("cannot read sql_mode", "SELECT @@SESSION.sql_mode")[0][0]
+        mode, zone = self.q("cannot read sql_mode", "SELECT @@SESSION.sql_mode, @@SESSION.time_zone")[0]
         try:
             for obj in objs:
-                self.q(f"cannot set the sql_mode of {obj['kind']} {obj['name']!r}",
-                       f"SET SESSION sql_mode = {qs(obj['sql_mode'])}")
-                self.q(f"cannot create {obj['kind']} {obj['name']!r} in {db!r}", obj["create"])
+                for stmt in catalog.session_sql(obj):
+                    self.q(f"cannot set the sql_mode and time zone of {obj['kind']} {obj['name']!r}", stmt,
+                           definition=True)
+                self.q(f"cannot create {obj['kind']} {obj['name']!r} in {db!r}", obj["create"],
+                       definition=True)
         finally:
             with contextlib.suppress(pymysql.err.Error):  # a broken connection fails the next step
-                query(self.conn, f"SET SESSION sql_mode = {qs(mode)}")
+                query(self.conn, f"SET SESSION sql_mode = {qs(mode)}, time_zone = {qs(zone)}")
 
     def _drop(self, db: str, objs: list[dict]) -> None:
         if not objs:
@@ -258,7 +268,10 @@ class Swap:
                 raise DatabaseError(f"interrupted during the swap{note}") from None
             raise KeyboardInterrupt
         if isinstance(exc, DatabaseError):
-            raise DatabaseError(f"{exc}{note}", hint=exc.hint) from None
+            compatible = exc.fields.get("compatibility", False)
+            # the hint of a definition's failure says the target was left unchanged: only if so
+            hint = "run again once the cause is fixed" if problems and compatible else exc.hint
+            raise DatabaseError(f"{exc}{note}", hint=hint, compatibility=compatible) from None
         raise exc
 
     def _prepare(self) -> None:
@@ -307,6 +320,10 @@ class Swap:
     def finish(self) -> None:
         p = self.plan
         t, j, k = p["target"], p["journal"], p["keep"]
+        # a default that calls a sequence names the database it was made in: the target's own
+        for table, columns in p.get("defaults", []):
+            self.q(f"cannot make the defaults of table {table!r} call the sequences of {t!r}",
+                   catalog.set_defaults_sql(t, table, columns), definition=True)
         self._replace(t, p["new_objects"])
         fault_point("finish-target")
         if p["keeping"]:
