@@ -269,6 +269,9 @@ YES = typer.Option(False, "--yes", "-y", help="Replace a non-empty database with
 NO_CACHE = typer.Option(False, "--no-cache", help=NO_CACHE_HELP)
 CACHE_SIZE = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP)
 VERIFY = typer.Option(False, "--verify", help=VERIFY_HELP)
+RELOAD = typer.Option(False, "--reload", help="Import the database even when neither the server's "
+                      "nor the local copy changed since the last pull (by default that imports "
+                      "nothing: docs/verify.md).")
 
 
 def _local_target(ui: UI, db_url, password_prompt, allow_remote_target, files_dir, only, output,
@@ -323,7 +326,7 @@ def _summary_json(summary, output, verb: str, verified: bool | None) -> dict:
     return {"command": verb, "database": None if output is not None else summary.database or None,
             "output": None if output is None else str(output),
             "tables": summary.tables, "rows": summary.rows,
-            "previous": summary.previous or None,
+            "unchanged": summary.unchanged, "previous": summary.previous or None,
             "files_written": summary.files_written, "files_present": summary.files_present,
             "bytes_fetched": summary.bytes_fetched, "chunks_fetched": summary.chunks_fetched,
             "chunks_cached": summary.chunks_cached, "verified": verified}
@@ -442,6 +445,7 @@ def download(
     no_cache: bool = NO_CACHE,
     cache_size: Optional[str] = CACHE_SIZE,
     verify: bool = VERIFY,
+    reload: bool = RELOAD,
     as_json: bool = JSON,
 ) -> None:
     """Download a session published by synco-source and import it locally."""
@@ -453,7 +457,7 @@ def download(
         text = _token(token or [], ui, password_prompt)
         project, opts = _local_target(ui, db_url, password_prompt, allow_remote_target, files_dir,
                                       only, output, no_cache, cache_size)
-        opts.token = text
+        opts.token, opts.reload = text, reload
         _report(run_download(opts, ui), project, output, ui, "downloaded",
                 verify and opts.db_url, as_json)
 
@@ -498,6 +502,7 @@ def pull(
     no_cache: bool = NO_CACHE,
     cache_size: Optional[str] = CACHE_SIZE,
     verify: bool = VERIFY,
+    reload: bool = RELOAD,
     as_json: bool = JSON,
 ) -> None:
     """Run synco-source on a server over ssh, kubectl or docker and import here, in one command."""
@@ -508,6 +513,7 @@ def pull(
         _check_stdout(output, as_json)
         project, download_opts = _local_target(ui, db_url, password_prompt, allow_remote_target,
                                                files_dir, only, output, no_cache, cache_size)
+        download_opts.reload = reload
         opts = PullOptions(
             target=remote, container=container, context=context, exec_prefix=exec_prefix,
             source_binary=source_binary, all_data=all_data, root=Path.cwd(),

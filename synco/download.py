@@ -30,7 +30,7 @@ from synco_source.dburl import DatabaseUrl
 from synco_source.errors import (IntegrityError, ServerUnreachable, SessionNotFound,
                                  SourceFailed, SyncoError, UsageError)
 
-from . import files, guard, keys, state
+from . import files, guard, keys, state, verify
 from .cache import ChunkCache
 from .fetch import MANIFEST_LIMIT, META_LIMIT, Remote, chunk_limit, ordered
 from .parts import EarlyImport, joined
@@ -56,6 +56,7 @@ class DownloadOptions:
     no_cache: bool = False           # neither read nor write the chunk cache
     cache_size: int | None = None    # bytes; None: the configured size, else the default
     cache_dir: Path | None = None    # None: platformdirs' user cache folder
+    reload: bool = False             # import even when the local copy is provably current
 
 
 @dataclass
@@ -69,6 +70,7 @@ class Summary:
     previous: str = ""
     chunks_fetched: int = 0   # chunk objects received from the session
     chunks_cached: int = 0    # chunks read from the local cache instead
+    unchanged: bool = False   # the local database was already what the server has: not imported
 
 
 def describe_progress(meta: dict) -> str:
@@ -183,6 +185,8 @@ class Download:
         self.public: dict[str, Remote] = {}
         self.cache = None if opts.no_cache else ChunkCache(opts.cache_dir, max_size=opts.cache_size,
                                                            warn=ui.warn)
+        self.unchanged: verify.Unchanged | None = None  # while the import may be left out
+        self.kept = ""  # where the swap keeps the database it replaces
 
     # ------------------------------------------------------------ objects
 
@@ -332,6 +336,13 @@ class Download:
                     target = early.target
                 else:
                     target = self._open_target(database) if database else None
+                if self.unchanged is not None and database is not None:
+                    if self._still_unchanged(database):
+                        target.close()
+                        target, database = None, None
+                    elif early is not None:  # nothing of it was loaded while the server dumped
+                        target.begin(database["schema"])
+                        rest = database["tables"]
             except BaseException:
                 if early is not None:
                     self._abort(early.target)
@@ -364,7 +375,32 @@ class Download:
                             f"{loader.url.redacted}? "
                             f"the current one is kept for 'synco restore'",
                             "pass --yes to replace it without asking")
+            self.kept = loader.prev
+        if count and not self.opts.reload:
+            self.unchanged = verify.Unchanged.start(url, manifest["schema"])
         return loader
+
+    def _still_unchanged(self, database: dict) -> bool:
+        """Whether the import can be left out (verify.Unchanged): the server's tables are the ones
+        last imported, and the local ones still are too."""
+        evidence, self.unchanged = self.unchanged, None
+        if not evidence.matches(database["tables"]):
+            return False
+        name = self.opts.db_url.database
+        self.ui.info(f"the server's database is what the last pull imported into {name}; "
+                     "checking that the local copy was not changed since")
+        same, took = evidence.data_unchanged()
+        if not same:
+            self.ui.info(f"the local database {name} was changed since the last pull "
+                         f"(checked in {took:.1f} s): importing it again")
+            return False
+        self.ui.info(f"database {name} is already what the server has (all "
+                     f"{len(database['tables'])} tables checked in {took:.1f} s): nothing to import")
+        self.summary.unchanged = True
+        self.summary.tables = len(database["tables"])
+        self.summary.rows = sum(t["rows"] for t in database["tables"])
+        self.summary.database = name
+        return True
 
     def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan],
                   rest: list[dict] | None = None) -> None:
@@ -389,7 +425,8 @@ class Download:
                     if self.opts.output is None:  # a kill between swap and files leaves a note
                         for staging in stagings:
                             state.owe_files(staging.plan.root, self.opts.db_url.database)
-                    self.summary.previous = target.commit() or ""
+                    target.commit()
+                    self.summary.previous = self.kept
                     target = None
                     self.ui.did_change("the database", f"the SQL file {self.opts.output} was written"
                                        if self.opts.output is not None else
@@ -523,7 +560,8 @@ class Download:
         head = self._part(format.schema_part_label(DB_SET), table=False)
         early = EarlyImport(self._open_target(head), head)
         try:
-            early.target.begin(head["schema"])
+            if self.unchanged is None:  # else the import waits until a table is seen to differ
+                early.target.begin(head["schema"])
             self._stream_tables(early, meta)
         except BaseException:
             self._abort(early.target)
@@ -553,10 +591,15 @@ class Download:
                         format.table_part_label(DB_SET, n), table=True))
                     batch = joined([early.add(part) for _, part in parts])
                     self._note_cached(batch, early.seen)
-                    total += sum(c["size"] for t in batch for c in t["chunks"])
-                    for task in (fetched, imported):
-                        bars.update(task, total=total)
-                    self._load_tables(batch, early.target, lambda n: bars.advance(imported, n))
+                    if self.unchanged is not None and not self.unchanged.matches(early.tables, complete=False):
+                        self.unchanged = None  # a table differs: import after all, all of it so far
+                        early.target.begin(early.head["schema"])
+                        batch = early.tables
+                    if self.unchanged is None:
+                        total += sum(c["size"] for t in batch for c in t["chunks"])
+                        for task in (fetched, imported):
+                            bars.update(task, total=total)
+                        self._load_tables(batch, early.target, lambda n: bars.advance(imported, n))
                 else:
                     time.sleep(self.opts.poll_interval)
                 while True:

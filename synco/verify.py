@@ -26,10 +26,11 @@ from pathlib import Path
 
 from synco_source import engines
 from synco_source.dburl import DatabaseUrl
+from synco_source.errors import SyncoError
 
 from .state import state_dir
 
-VERSION = 1
+VERSION = 2  # 2: the schema's digest (an older record reads as no record)
 
 
 def target_key(url: DatabaseUrl) -> str:
@@ -81,7 +82,7 @@ def record_import(url: DatabaseUrl, manifest: dict, folder: Path | None = None) 
         tables[name] = {"rows": table["rows"], "chunks": [c["sha256"] for c in table["chunks"]],
                         "fingerprint": prints.get(name)}
     doc = {"version": VERSION, "target": target_key(url), "imported": int(time.time()),
-           "tables": tables, "fingerprints": prints}
+           "schema": schema_digest(manifest["schema"]), "tables": tables, "fingerprints": prints}
     _write(record_path(url, folder), doc)
     return took
 
@@ -94,7 +95,7 @@ def load_record(url: DatabaseUrl, folder: Path | None = None) -> dict | None:
         return None
     if (not isinstance(doc, dict) or doc.get("version") != VERSION
             or doc.get("target") != target_key(url) or not isinstance(doc.get("fingerprints"), dict)
-            or not isinstance(doc.get("tables"), dict)):
+            or not isinstance(doc.get("tables"), dict) or not isinstance(doc.get("schema"), str)):
         return None
     return doc
 
@@ -149,3 +150,76 @@ def check(url: DatabaseUrl, folder: Path | None = None) -> Comparison | None:
     result = compare(record["fingerprints"], now)
     result.seconds = time.monotonic() - start
     return result
+
+
+def schema_digest(schema: dict) -> str:
+    """SHA-256 of a database manifest's schema without what describes the server rather than the
+    database (its version): the same for a source and for a faithful copy of it, read back by the
+    engine's own dumper (tests/test_unchanged.py checks this on every sample database)."""
+    kept = {k: v for k, v in schema.items() if not k.startswith("server_version")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def local_schema_digest(url: DatabaseUrl) -> str | None:
+    """The digest of the local database's schema as the engine's dumper reads it (None: it cannot
+    be read, e.g. the developer added an object kind synco does not copy)."""
+    try:
+        with engines.dumper(url) as dumper:
+            return schema_digest(dumper.schema())
+    except SyncoError:
+        return None
+
+
+class Unchanged:
+    """Evidence that an import can be left out: the local database is still exactly what the last
+    import put there, and the server has exactly what it had then.
+
+    - the server's schema is the one imported then (its digest is in the record), and the local
+      schema, read back now by the engine's own dumper, is the same: no local DDL (an added
+      index, a changed view, an advanced sequence or AUTO_INCREMENT counter) went unnoticed;
+    - every table's chunk list (and row count) in the new manifest is the recorded one: the
+      server's rows are byte for byte the same;
+    - the local fingerprints are the recorded ones: no local row was edited.
+
+    The first two are checked as the manifest comes in (``matches``), the fingerprint, the
+    expensive part (one read of every table by the local server), last (``data_unchanged``).
+    Any doubt means a full import, never a kept edit."""
+
+    def __init__(self, url: DatabaseUrl, record: dict) -> None:
+        self.url, self.record = url, record
+
+    @classmethod
+    def start(cls, url: DatabaseUrl, schema: dict, folder: Path | None = None) -> "Unchanged | None":
+        record = load_record(url, folder)
+        if record is None or record["schema"] != schema_digest(schema):
+            return None
+        if local_schema_digest(url) != record["schema"]:
+            return None
+        return cls(url, record)
+
+    def matches(self, tables: list[dict], complete: bool = True) -> bool:
+        """Whether ``tables`` (manifest entries, in order) are the recorded ones; with
+        ``complete`` false the last may still grow (parts of a session still dumping)."""
+        recorded = self.record["tables"]
+        if complete and len(tables) != len(recorded):
+            return False
+        for i, table in enumerate(tables):
+            rec = recorded.get(table["name"])
+            if not isinstance(rec, dict) or not isinstance(rec.get("chunks"), list):
+                return False
+            chunks = [c["sha256"] for c in table["chunks"]]
+            if complete or i < len(tables) - 1:
+                if rec["chunks"] != chunks or rec.get("rows") != table["rows"]:
+                    return False
+            elif rec["chunks"][:len(chunks)] != chunks:
+                return False
+        return True
+
+    def data_unchanged(self) -> tuple[bool, float]:
+        """Fingerprint the local tables now: (all as recorded, seconds it took)."""
+        start = time.monotonic()
+        try:
+            same = compare(self.record["fingerprints"], engines.fingerprint(self.url)).identical
+        except SyncoError:
+            same = False
+        return same, time.monotonic() - start

@@ -253,7 +253,7 @@ def test_retry_of_a_5xx_is_said_once_per_retry(caplog):
 # ---------------------------------------------------------------- --json and --output -
 
 
-DOWNLOAD_KEYS = {"command", "database", "output", "tables", "rows", "previous", "files_written",
+DOWNLOAD_KEYS = {"command", "database", "output", "tables", "rows", "unchanged", "previous", "files_written",
                  "files_present", "bytes_fetched", "chunks_fetched", "chunks_cached", "verified"}
 
 
@@ -424,16 +424,20 @@ def test_replace_prompt_shows_y_n_on_a_terminal(shop, mysql_db, tmp_path):
 
 
 def test_after_a_replace_it_says_where_the_previous_copy_is(shop, mysql_db, tmp_path):
-    """Needs download.py to set Summary.previous (the lead's change, see the report)."""
+    """The replace names where the previous copy is kept; --reload imports an unchanged copy."""
     dst = mysql_db("dst")
     make_local(dst)
     with Source(["--listen", "127.0.0.1:0"], db_url=cli_url(shop)) as source:
         code, seen = in_pty(["download", source.token, "--db-url", cli_url(dst)], b"y\n",
                             env_with(COLUMNS="300"))
         assert code == 0, seen
-        again = synco("download", source.token, "--yes", "--json", db_url=cli_url(dst))
+        same = synco("download", source.token, "--yes", "--json", db_url=cli_url(dst))
+        again = synco("download", source.token, "--yes", "--json", "--reload", db_url=cli_url(dst))
     assert (f"synco: previous copy kept as {dst.database}__synco_prev; 'synco restore' brings "
             f"it back") in seen
+    # nothing changed on either side: nothing imported, no new previous copy (docs/verify.md)
+    assert json.loads(same.stdout)["unchanged"] is True and json.loads(same.stdout)["previous"] is None
+    assert json.loads(again.stdout)["unchanged"] is False
     assert json.loads(again.stdout)["previous"] == f"{dst.database}__synco_prev"
 
 

@@ -96,10 +96,18 @@ def test_repull_without_change_fetches_no_chunk(mysql_db, tmp_path):
         assert second.code == 0, second.stderr
         assert two.chunk_requests() == []
         assert set(two.chunks.values()) == set(one.chunks.values()), "same rows, same chunks"
-    total = len(set(two.chunks.values()))
-    assert cached_line(second.stderr) == (total, total)
-    assert "0.0 MB to fetch" in second.stderr
-    assert f"(0 chunks fetched, {total} from the cache)" in second.stderr
+    # nothing changed on either side: nothing to fetch, nothing to import (tests/test_unchanged.py)
+    assert "nothing to import" in second.stderr
+    # a local edit: the whole database is imported again, every chunk from the cache
+    mysql_execute(dst, "UPDATE item SET note = 'mine' WHERE id = 5")
+    with published(mysql_url(src), tmp_path) as three:
+        third = synco("download", three.token, "--yes", db_url=mysql_url(dst))
+        assert third.code == 0, third.stderr
+        assert three.chunk_requests() == []
+    total = len(set(three.chunks.values()))
+    assert cached_line(third.stderr) == (total, total)
+    assert "0.0 MB to fetch" in third.stderr
+    assert f"(0 chunks fetched, {total} from the cache)" in third.stderr
     assert mysql_fingerprint(dst) == mysql_fingerprint(src)
 
 

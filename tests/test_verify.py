@@ -106,7 +106,7 @@ def test_the_record_holds_chunk_lists_and_a_new_import_replaces_it(mysql_db, tmp
         chunks = [c["sha256"] for c in session.manifest["tables"][0]["chunks"]]
     (path,) = (Path(os.environ["XDG_STATE_HOME"]) / "synco" / "imports").glob("*.json")
     doc = json.loads(path.read_text())
-    assert doc["version"] == 1
+    assert doc["version"] == 2 and len(doc["schema"]) == 64
     assert doc["tables"]["t"]["chunks"] == chunks and doc["tables"]["t"]["rows"] == 100
     assert doc["tables"]["t"]["fingerprint"] == doc["fingerprints"]["t"]
     mysql_execute(dst, "DELETE FROM t")

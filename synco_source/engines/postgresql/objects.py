@@ -250,10 +250,11 @@ def triggers(conn) -> list[dict]:
 
 def statistics(conn) -> list[dict]:
     rows = query(conn, f"""
-        SELECT s.oid::pg_catalog.regclass::text, pg_catalog.pg_get_statisticsobjdef(s.oid)
+        SELECT pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(s.stxname),
+               pg_catalog.pg_get_statisticsobjdef(s.oid)
         FROM pg_catalog.pg_statistic_ext s JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace
         WHERE {USER_NS} AND {not_extension('pg_statistic_ext', 's.oid')} ORDER BY s.oid""")
-    return [{"kind": "statistics", "name": str(oid), "sql": text} for oid, text in rows]
+    return [{"kind": "statistics", "name": name, "sql": text} for name, text in rows]
 
 
 _COMMENT_KINDS = {"table column": "COLUMN", "view column": "COLUMN", "materialized view column": "COLUMN",
@@ -275,7 +276,8 @@ def comments(conn) -> list[dict]:
                  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE t.oid = d.objoid AND {USER_NS}))
           AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e WHERE e.classid = d.classoid
                           AND e.objid = d.objoid AND e.deptype = 'e')
-        ORDER BY d.classoid, d.objoid, d.objsubid""")
+        ORDER BY o.type COLLATE "C", o.identity COLLATE "C"
+""")
     out = []
     for kind, identity, text in rows:
         if kind == "domain constraint":
