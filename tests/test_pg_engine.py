@@ -7,11 +7,12 @@ from __future__ import annotations
 import io
 import time
 
+import psycopg
 import pytest
 
 from pgfixtures import (pg_connect, pg_copy_database, pg_databases, pg_dump_chunks, pg_execute,
                         pg_fingerprint, psql_load)
-from synco_source.engines.postgresql import Dumper, Loader, SqlWriter, restore
+from synco_source.engines.postgresql import Dumper, Loader, SqlWriter, fingerprint, post, restore
 from synco_source.errors import DatabaseError
 
 
@@ -269,3 +270,88 @@ def test_unknown_database(pg_server):
     with pytest.raises(DatabaseError) as info:
         Dumper(pg_server.with_database("synco_no_such_db")).__enter__()
     assert "does not exist" in str(info.value) and "database name" in info.value.hint
+
+
+# ---------------------------------------------------------------- after the rows (post.py)
+
+def _loaded_shadow(source, target):
+    """A Loader whose shadow database holds ``source``'s tables and rows, nothing after them."""
+    schema, chunks = pg_dump_chunks(source)
+    loader = Loader(target)
+    load_all(loader, schema, chunks)
+    loader._lanes.finish()
+    loader._close_lanes()
+    return loader, schema
+
+
+def _execute(conn, obj):
+    try:
+        conn.execute(obj["sql"])
+    except psycopg.Error as exc:
+        raise DatabaseError(f"cannot create {obj['kind']} {obj['name']}: {exc}") from None
+
+
+def _post_run(loader, schema, workers=3):
+    partitions = {o["name"] for o in schema["pre"] if o["kind"] == "partition"}
+    return post.run(schema["post"], [t["name"] for t in schema["tables"]], partitions, loader.conn,
+                    lambda: loader._session("UTF8"), _execute, workers=workers)
+
+
+def test_post_plan_builds_only_keys_and_indexes_of_loaded_tables():
+    statements = [
+        {"kind": "constraint", "name": "a_pkey on public.a", "sql": 'ALTER TABLE ONLY public.a ADD CONSTRAINT "a_pkey" PRIMARY KEY (id)'},
+        {"kind": "constraint", "name": "p_pkey on public.p", "sql": 'ALTER TABLE ONLY public.p ADD CONSTRAINT "p_pkey" PRIMARY KEY (id)'},
+        {"kind": "constraint", "name": "p1_pkey on public.p1", "sql": 'ALTER TABLE ONLY public.p1 ADD CONSTRAINT "p1_pkey" PRIMARY KEY (id)'},
+        {"kind": "constraint", "name": "u on public.\"B b\"", "sql": 'ALTER TABLE ONLY public."B b" ADD CONSTRAINT "u" UNIQUE (x)'},
+        {"kind": "view", "name": "public.v", "sql": "CREATE OR REPLACE VIEW public.v AS SELECT 1"},
+        {"kind": "index", "name": "public.a_x", "sql": "CREATE INDEX a_x ON public.a USING btree (x)"},
+        {"kind": "index", "name": "public.m_x", "sql": "CREATE INDEX m_x ON public.m USING btree (x)"},
+        {"kind": "index", "name": "public.p_x", "sql": "CREATE INDEX p_x ON ONLY public.p USING btree (x)"},
+        {"kind": "constraint", "name": "fk on public.\"B b\"",
+         "sql": 'ALTER TABLE ONLY public."B b" ADD CONSTRAINT "fk" FOREIGN KEY (a) REFERENCES public.a(id)'},
+        {"kind": "comment", "name": "index public.a_x", "sql": "COMMENT ON INDEX public.a_x IS 'x'"},
+    ]
+    builds, rest = post.plan(statements, ["public.a", 'public."B b"', "public.p1"], {"public.p1"})
+    assert {t: ([o["name"] for o in keys], [o["name"] for o in idx]) for t, (keys, idx) in builds.items()} == {
+        "public.a": (["a_pkey on public.a"], ["public.a_x"]), 'public."B b"': (['u on public."B b"'], [])}
+    # a partitioned parent (no rows of its own), a partition, a materialized view (m), foreign keys,
+    # views and comments stay in the dump's order, after the builds
+    assert [o["name"] for o in rest] == ["p_pkey on public.p", "p1_pkey on public.p1", "public.v", "public.m_x",
+                                         "public.p_x", 'fk on public."B b"', "index public.a_x"]
+
+
+def test_post_builds_in_parallel_give_the_same_database_and_its_fingerprint(pagila_pg, pg_db):
+    """Pagila's keys and indexes built on three connections, the rest after them on one: the
+    copy is the source (schema dump and rows), and the fingerprint taken meanwhile is the one
+    fingerprint() takes of the finished database."""
+    loader, schema = _loaded_shadow(pagila_pg, pg_db("pagila_post", create=False))
+    try:
+        prints = _post_run(loader, schema)
+        shadow = loader.url.with_database(loader.shadow)
+        assert prints == fingerprint(shadow)
+        assert prints["public.payment_p2022_01"]["rows"] > 0
+        loader.conn.close()
+        assert pg_fingerprint(shadow) == pg_fingerprint(pagila_pg)
+    finally:
+        loader.abort()
+
+
+def test_post_build_that_fails_fails_the_import(pg_db):
+    """A key that the rows break (here: duplicates under a UNIQUE constraint) raises the
+    statement's error; the other connections are closed, so the shadow database can be dropped."""
+    source = pg_db("post_src")
+    pg_execute(source, "CREATE TABLE a (id int PRIMARY KEY, x int UNIQUE)", "CREATE TABLE b (id int PRIMARY KEY)",
+               "INSERT INTO a SELECT i, i FROM generate_series(1, 1000) i", "INSERT INTO b VALUES (1)")
+    schema, chunks = pg_dump_chunks(source)
+    chunks["public.a"] = [c + b"1001\t1\n" for c in chunks["public.a"]]
+    target = pg_db("post_dst", create=False)
+    loader = Loader(target)
+    load_all(loader, schema, chunks)
+    loader._lanes.finish()
+    loader._close_lanes()
+    try:
+        with pytest.raises(DatabaseError, match=r"cannot create constraint a_x_key on public\.a: could not create unique index"):
+            _post_run(loader, schema, workers=2)
+    finally:
+        loader.abort()
+    assert target.database + "__synco_new" not in pg_databases(target)

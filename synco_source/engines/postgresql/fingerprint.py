@@ -37,7 +37,7 @@ FROM pg_catalog.pg_attribute a WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.
 ORDER BY a.attnum"""
 
 
-_HASHES = ("SELECT count(*), COALESCE(sum({f}(t, 0)::numeric), 0), COALESCE(bit_xor({f}(t, 1)), 0) "
+_HASHES = ("SELECT count(*), COALESCE(sum({f}(t, 0)), 0), COALESCE(bit_xor({f}(t, 1)), 0) "
            "FROM ONLY {name} t")
 
 
@@ -50,6 +50,31 @@ def _row_hashes(conn, name: str) -> tuple:
         return query(conn, text)[0]
 
 
+def table_oids(conn) -> dict[str, int]:
+    """The tables a fingerprint covers: ``{name: oid}``."""
+    return {name: oid for oid, name in query(conn, _TABLES)}
+
+
+def columns(conn, oid: int) -> str:
+    """A table's column definitions as the fingerprint hashes them."""
+    return "\n".join(r[0] for r in query(conn, _COLUMNS, (oid,)))
+
+
+def combine(columns: str, hashes: tuple) -> dict:
+    """One table's fingerprint from its column definitions and its row hashes (``_row_hashes``)."""
+    rows, one, two = hashes
+    text = f"{columns}\0{rows}\0{one}\0{two}"
+    return {"rows": int(rows), "hash": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def row_hashes(conn, name: str) -> tuple:
+    """Count and row hashes of one table, in a read-only transaction of their own (the loader
+    takes them of each table while other tables' indexes are built, post.py)."""
+    with conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return _row_hashes(conn, name)
+
+
 def fingerprint(url: DatabaseUrl, tables: list[str] | None = None) -> dict[str, dict]:
     """``{table: {"rows": int, "hash": str}}`` for ``tables`` (default: every table with rows of
     its own; names as ``schema.table``, quoted where needed, as in the dump)."""
@@ -58,19 +83,14 @@ def fingerprint(url: DatabaseUrl, tables: list[str] | None = None) -> dict[str, 
         with failing(f"cannot fingerprint the tables of {url.redacted}"):
             with conn.transaction():
                 conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                found = {name: oid for oid, name in query(conn, _TABLES)}
+                found = table_oids(conn)
                 if tables is not None:
                     unknown = sorted(set(tables) - set(found))
                     if unknown:
                         raise DatabaseError(f"table {unknown[0]} is not in {url.redacted}",
                                             hint="the database changed since the import; download again")
                     found = {n: o for n, o in found.items() if n in set(tables)}
-                out = {}
-                for name, oid in found.items():
-                    columns = "\n".join(r[0] for r in query(conn, _COLUMNS, (oid,)))
-                    rows, one, two = _row_hashes(conn, name)
-                    text = f"{columns}\0{rows}\0{one}\0{two}"
-                    out[name] = {"rows": int(rows), "hash": hashlib.sha256(text.encode()).hexdigest()}
-                return out
+                return {name: combine(columns(conn, oid), _row_hashes(conn, name))
+                        for name, oid in found.items()}
     finally:
         conn.close()
