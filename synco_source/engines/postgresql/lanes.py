@@ -1,10 +1,12 @@
 """Parallel COPY into the shadow database: a few lanes, each a connection fed by its own thread.
 
-The client hands over chunks in one stream (``Loader.load``); each table is given to one lane
-(the one with the fewest bytes so far, so tables spread out), and a lane loads its chunks in the
-order they came. The PostgreSQL server then parses and writes several tables at once on several
-cores, where one COPY at a time keeps one core busy. A lane that fails keeps its error and drops
-what follows; the loader raises it at the next ``load`` or at ``commit``.
+The client hands over chunks in one stream (``Loader.load``); each chunk goes to the lane with the
+fewest chunks waiting (then the fewest bytes so far), whatever its table, and a lane loads its
+chunks in the order they came. The PostgreSQL server then parses and writes on several cores at
+once, where one COPY at a time keeps one core busy, also while the server dumps a single large
+table (its parts come one after another; chunks of one table, each its own COPY, go into it side
+by side, rows in no particular order, as in any table). A lane that fails keeps its error and
+drops what follows; the loader raises it at the next ``load`` or at ``commit``.
 """
 
 from __future__ import annotations
@@ -48,16 +50,12 @@ class Lane(threading.Thread):
 class Lanes:
     def __init__(self, connections: list, copy_sql: dict[str, str]) -> None:
         self.lanes = [Lane(conn, copy_sql) for conn in connections]
-        self.of_table: dict[str, Lane] = {}
         for lane in self.lanes:
             lane.start()
 
     def load(self, table: str, chunk: bytes) -> None:
         self.raise_error()
-        lane = self.of_table.get(table)
-        if lane is None:
-            lane = self.of_table[table] = min(self.lanes, key=lambda l: l.bytes)
-        lane.put(table, chunk)
+        min(self.lanes, key=lambda l: (l.queue.qsize(), l.bytes)).put(table, chunk)
 
     def raise_error(self) -> None:
         for lane in self.lanes:
