@@ -38,7 +38,7 @@ from .ui import UI
 
 SUPPORTED = ("Linux x86_64", "Linux amd64")
 PROBE_TIMEOUT = 120
-POLL = 0.2  # seconds between two looks at the remote session's state
+POLL = 0.05  # seconds between two looks at the remote session's state (one small frame each)
 
 # Every remote script runs as `sh -c SCRIPT synco-pull ARGS...`: arguments are never pasted into
 # the script, so no quoting of ours can go wrong on the remote side.
