@@ -350,12 +350,22 @@ class Download:
             try:
                 self._announce(database, plans, early.seen if early else {})
                 self._transfer(database, target, plans, rest)
+                self._say_done()
             finally:
                 for remote in self.public.values():
                     remote.close()
                 if self.cache is not None:
                     self.cache.evict()
         return self.summary
+
+    def _say_done(self) -> None:
+        """Tell the session's listener that this download is complete (FORMAT.md §7, optional:
+        ``serve --once`` then ends). One short request, no retry, any answer or none is fine."""
+        if isinstance(self.remote, Remote):
+            try:
+                self.remote.client.get(format.META_PATH + "?done", timeout=2.0)
+            except httpx.HTTPError:
+                pass
 
     def _open_target(self, manifest: dict):
         """The loader (or SQL writer) for the database, after asking before replacing one."""

@@ -55,6 +55,7 @@ class Downloads:
         self.visits: dict[str, Visit] = {}
         self.required: dict[str, tuple[str, ...]] | None = None  # object -> sets, once ready
         self.completed = 0
+        self.logged: set[str] = set()  # clients whose download was logged complete
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._watch, name="downloads", daemon=True)
         self.thread.start()
@@ -92,7 +93,13 @@ class Downloads:
     def said_done(self, client: str) -> None:
         """The client's final request: its download is complete, whatever it fetched."""
         with self.lock:
-            visit = self._visit(client)
+            visit = self.visits.get(client)
+            if visit is None:  # never seen
+                return
+            if not visit.sent and client in self.logged:
+                # only the final meta request of a download logged already (complete by the first rule)
+                del self.visits[client]
+                return
             visit.done = True
         self._finish(visit)
 
@@ -123,6 +130,7 @@ class Downloads:
             if self.visits.get(visit.client) is not visit:
                 return  # logged already
             del self.visits[visit.client]
+            self.logged.add(visit.client)
             self.completed += 1
             first = self.completed == 1
         self.say(self._line(visit, "complete"))

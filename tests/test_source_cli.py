@@ -409,15 +409,23 @@ def test_once_ends_after_the_first_complete_download(shop, mysql_db, tmp_path):
 
 
 def test_a_partial_download_is_logged_as_incomplete_and_once_keeps_serving(shop, tmp_path):
-    """--only db fetches one set of two: not complete by the first rule, so --once waits; the
-    line comes when the server stops."""
+    """A client that fetched one set of two and did not say it is done: not complete, so --once
+    waits; the line comes when the server stops. synco itself says it is done at its end, so
+    its --only db download completes."""
+    import httpx
+
+    from synco_source.format import SessionCrypto, Token
+
     files = make_files(tmp_path / "files")
     source = Source(["--files", f"f={files}", "--listen", "127.0.0.1:0", "--once"],
                     db_url=url_text(shop), cwd=tmp_path)
     try:
-        result = synco("download", source.token, "--only", "db", "--output",
-                       str(tmp_path / "db.sql"), "--no-cache")
-        assert result.code == 0, result.stderr
+        source.wait_ready()
+        token = Token.decode(source.token)
+        sc = SessionCrypto(token.key, token.session_id)
+        meta = sc.open_meta(httpx.get(token.url + "meta").content)
+        (db,) = [s for s in meta["sets"] if s["name"] == "db"]
+        assert httpx.get(token.url + "o/" + db["manifest"]).status_code == 200
         time.sleep(2)
         assert source.proc.poll() is None, source.stderr
         assert source.stop() == 0
@@ -425,6 +433,17 @@ def test_a_partial_download_is_logged_as_incomplete_and_once_keeps_serving(shop,
         source.stop()
     (line,) = download_lines(source.lines)
     assert line["sets"] == "db" and line["how"] == "incomplete", line
+    again = Source(["--files", f"f={files}", "--listen", "127.0.0.1:0", "--once"],
+                   db_url=url_text(shop), cwd=tmp_path)
+    try:
+        result = synco("download", again.token, "--only", "db", "--output",
+                       str(tmp_path / "db.sql"), "--no-cache")
+        assert result.code == 0, result.stderr
+        assert wait_exit(again, 30) == 0, again.stderr
+    finally:
+        again.stop()
+    (line,) = download_lines(again.lines)
+    assert line["sets"] == "db" and line["how"] == "complete", line
 
 
 def test_the_final_request_completes_a_download(tmp_path):

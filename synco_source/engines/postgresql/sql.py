@@ -80,6 +80,7 @@ def _connect_code(text: str) -> str | None:
                          ("does not match host name", "tls-verify"),
                          ("server does not support SSL", "tls-absent"),
                          ("certificate file", "tls-files"), ("private key file", "tls-files"),
+                         ('role "', "28000"),  # role "x" does not exist: not the database
                          ("does not exist", "3D000"), ("password authentication failed", "28P01"),
                          ("Connection refused", "08001"), ("No such file or directory", "08001"),
                          ("no encryption", "tls-only"), ("no pg_hba.conf entry", "28000")):
