@@ -249,8 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-pull-") as name:
         tmp = Path(name)
         sshd = Sshd(tmp / "sshd")
+        # the remote side runs the same code as this side, also from another checkout (PYTHONPATH)
+        path = f"PYTHONPATH={shlex.quote(os.environ['PYTHONPATH'])} " if os.environ.get("PYTHONPATH") else ""
         (sshd.bin / "synco-source").write_text(
-            f'#!/bin/sh\nexec {REPO / ".venv" / "bin" / "synco-source"} "$@"\n')
+            f'#!/bin/sh\n{path}exec {REPO / ".venv" / "bin" / "synco-source"} "$@"\n')
         (sshd.bin / "synco-source").chmod(0o755)
         if a.upload:
             (sshd.bin / "synco-source").unlink()
