@@ -345,7 +345,7 @@ def _report(summary, project, output, ui: UI, verb: str, verify_url=None,
     if summary.files_written or summary.files_present:
         ui.info(f"files: {summary.files_written} written, {summary.files_present} already "
                 f"up to date")
-    ui.info(f"done, {summary.bytes_fetched / 1e6:.1f} MB {verb}"
+    ui.info(f"done, {_received(summary.bytes_fetched)} {verb} (compressed and encrypted)"
             + (f" ({summary.chunks_fetched} chunks fetched, {summary.chunks_cached} from the "
                f"cache)" if summary.chunks_cached else ""))
     verified = None
@@ -356,6 +356,11 @@ def _report(summary, project, output, ui: UI, verb: str, verify_url=None,
         _after_import(project, ui)
     if as_json:
         _print_json(_summary_json(summary, output, verb, verified))
+
+
+def _received(count: int) -> str:
+    """Bytes as the server's log line writes them (exact) while small, else in MB."""
+    return f"{count:,} bytes" if count < 10_000_000 else f"{count / 1e6:,.1f} MB"
 
 
 def _to_stdout(output: Optional[Path]) -> bool:

@@ -66,7 +66,7 @@ class Summary:
     database: str = ""
     files_written: int = 0
     files_present: int = 0
-    bytes_fetched: int = 0
+    bytes_fetched: int = 0    # received, compressed and encrypted: from the session and the site
     previous: str = ""
     chunks_fetched: int = 0   # chunk objects received from the session
     chunks_cached: int = 0    # chunks read from the local cache instead
@@ -249,8 +249,6 @@ class Download:
             start = b""
         sink = partial.append if partial is not None else None
         rest = self._object(chunk["id"], what, len(start), limit, sink)
-        with self.lock:
-            self.summary.bytes_fetched += len(rest)
         try:
             return self._open_chunk(chunk, start + rest)
         except IntegrityError:
@@ -258,8 +256,6 @@ class Download:
                 raise
         partial.reset()
         blob = self._object(chunk["id"], what, 0, limit, partial.append)
-        with self.lock:
-            self.summary.bytes_fetched += len(blob)
         return self._open_chunk(chunk, blob)
 
     def _open_chunk(self, chunk: dict, blob: bytes) -> tuple[bytes, bytes | None]:
@@ -302,7 +298,7 @@ class Download:
         total = sum(chunks.values())
         missing = total - sum(chunks[sha] for sha in cached)
         self.ui.info(f"{len(cached):,} of {len(chunks):,} chunks cached, {_mb(missing)} to fetch "
-                     f"of {_mb(total)}")
+                     f"of {_mb(total)} (sizes before compression)")
 
     def _streams(self, meta: dict) -> bool:
         """Whether to import the database's parts while the server still dumps: it publishes
@@ -351,6 +347,9 @@ class Download:
                 self._announce(database, plans, early.seen if early else {})
                 self._transfer(database, target, plans, rest)
                 self._say_done()
+                # every byte the session sent (meta, key, manifests, parts, chunks): the server's
+                # line for this download counts the same
+                self.summary.bytes_fetched += getattr(self.remote, "received", 0)
             finally:
                 for remote in self.public.values():
                     remote.close()

@@ -54,6 +54,7 @@ class Remote:
         self.retries = retries
         self.backoff = backoff
         self._said = 0  # the retry number said last: parallel requests failing together say it once
+        self.received = 0  # bytes of response bodies kept (what the server's log line counts too)
         self._said_lock = threading.Lock()
         self.client = httpx.Client(
             base_url=base_url, transport=transport, follow_redirects=False,
@@ -75,6 +76,8 @@ class Remote:
             try:
                 data = self._attempt(path, offset, got, limit, sink)
                 self._said = 0
+                with self._said_lock:
+                    self.received += len(data)
                 return data
             except _Retry as exc:
                 problem = str(exc)

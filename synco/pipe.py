@@ -59,6 +59,7 @@ class PipeSource:
         self.hello: dict = {}
         self.version = 0
         self.max_in_flight = 0
+        self.received = 0  # bytes of objects received (what the server's log line counts too)
         self._in_flight = 0
         self._pending: dict[int, _Reply] = {}
         self._ids = itertools.count(1)
@@ -234,6 +235,8 @@ class PipeSource:
                     self._pending.pop(rid, None)
             if reply.error is not None:
                 raise reply.error
+            with self._lock:
+                self.received += len(reply.data)
             return reply.data
         finally:
             self._slots.release()

@@ -365,7 +365,8 @@ class Handler(BaseHTTPRequestHandler):
                 sent = self.connection.sendfile(fh, start, end - start)
                 if sent != end - start:
                     self.close_connection = True  # the client sees a short body and retries
-                if downloads is not None:
+                if downloads is not None and not (relpath == format.META_PATH and query == DONE_QUERY):
+                    # (the final request is no part of the download: the client does not count it)
                     downloads.served(self.client_address[0], relpath, start, start + sent, size)
             if body and downloads is not None and relpath == format.META_PATH \
                     and query == DONE_QUERY:

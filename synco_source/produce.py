@@ -160,7 +160,7 @@ def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[di
                    if body["skipped"] else ""))
         store.drain()
     session.publish_meta("ready", sets=sets)
-    say(f"ready: {store.count} objects, {store.stored_bytes} bytes in "
+    say(f"ready: {store.count} objects, {store.stored_bytes:,} bytes (compressed and encrypted) in "
         f"{time.monotonic() - started:.1f} s")
     return sets
 

@@ -71,8 +71,8 @@ def test_second_download_fetches_only_changed_files(shop, mysql_db, tmp_path):
         second = synco("download", two.token, "--files-dir", f"f={local}")
         assert second.code == 0, second.stderr
     assert "files: 1 written, 3 already up to date" in second.stderr
-    downloaded = float(second.stderr.split("done, ")[1].split(" MB")[0])
-    assert downloaded < 0.1
+    downloaded = int(second.stderr.split("done, ")[1].split(" bytes")[0].replace(",", ""))
+    assert downloaded < 10_000  # the meta, the manifest and one small file, sealed
     assert tree(local) == tree(files)
 
 
