@@ -41,6 +41,25 @@ Select = Callable[[str], list[tuple]]
 
 
 @dataclass
+class Step:
+    """One step after an import, in the local project folder.
+
+    ``argv``: a command (a framework's, e.g. ``./flow flow:cache:flush``); ``shell``: ``line`` is
+    a shell command line (synco.yaml's ``after_import``), run with ``sh -c``; ``action``: an
+    internal step the client carries out itself (e.g. WordPress's URL rewrite), by its name, with
+    ``params``; the framework library only describes it. ``runnable`` False: printed for the user
+    instead (no PHP to run it with). ``origin`` says where the step comes from, for messages."""
+
+    line: str
+    argv: list[str] | None = None
+    shell: bool = False
+    action: str | None = None
+    params: dict[str, str] = field(default_factory=dict)
+    runnable: bool = True
+    origin: str = ""
+
+
+@dataclass
 class Project:
     """What synco needs to know about one instance of an application."""
 
@@ -53,8 +72,13 @@ class Project:
     web_root: Path | None = None  # the folder the web server serves at base_url (Web/, public/)
     public_sets: set[str] = field(default_factory=set)  # file sets the web server also serves
     skip_table_data: list[str] = field(default_factory=list)  # names or fnmatch patterns
+    # after an import (local side), in this order: internal steps (the data first), the
+    # framework's commands, then synco.yaml's after_import lines; see steps()
+    actions: list[Step] = field(default_factory=list)  # internal steps the client carries out
     post_import: list[list[str]] = field(default_factory=list)  # argv lists, run in root
     post_import_runnable: bool = False  # False: print them for the user instead of running
+    after_import: list[str] = field(default_factory=list)  # shell lines from synco.yaml
+    after_import_origin: str = "synco.yaml"
     context: str = ""  # FLOW_CONTEXT or APP_ENV, for messages
     # file set name -> function choosing its files with the source database (source side only)
     file_selectors: dict[str, Callable[[Select, set[str]], FileSelection]] = field(default_factory=dict)
@@ -77,9 +101,18 @@ class Project:
         rel = folder.relative_to(web_root).as_posix()
         return self.base_url.rstrip("/") + "/" + ("" if rel == "." else rel + "/")
 
+    def steps(self) -> list[Step]:
+        """Every step after an import, in the order they run."""
+        commands = [Step(line=shlex.join(argv), argv=list(argv), runnable=self.post_import_runnable,
+                         origin=self.framework) for argv in self.post_import]
+        project = [Step(line=line, shell=True, origin=self.after_import_origin)
+                   for line in self.after_import]
+        return [*self.actions, *commands, *project]
+
     def post_import_lines(self) -> list[str]:
-        """The post-import commands as shell lines, for printing."""
-        return [shlex.join(argv) for argv in self.post_import]
+        """The steps after an import as lines, for printing (commands as shell lines, internal
+        steps as what they do)."""
+        return [step.line for step in self.steps()]
 
 
 @dataclass
