@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import os
+import re
 import sys
 import traceback
 from contextlib import contextmanager
@@ -176,21 +177,93 @@ def _local_password(project, value: Optional[str], prompt: bool, ui: UI) -> None
     project.database = dataclasses.replace(url, password=password)
 
 
-def _after_import(project, ui: UI) -> None:
-    """Run the framework's post-import commands, or say which to run."""
+@dataclasses.dataclass
+class After:
+    """What the steps after an import need from the command line: ``--no-after``,
+    ``--local-url``, and what the local database said before the import replaced it."""
+
+    run: bool = True
+    local_url: Optional[str] = None
+    previous_home: Optional[str] = None  # WordPress: the local home option before the import
+
+
+def _before_import(project, after: After) -> None:
+    """Read what a step after the import needs from the local database before it is replaced:
+    WordPress's home option (the local URL when nothing else gives it)."""
+    from synco_frameworks.wordpress import URL_STEP
+
+    if after.local_url and not re.match(r"^https?://[^/\s]+", after.local_url):
+        raise UsageError(f"--local-url {after.local_url!r} is not an http:// or https:// URL",
+                         hint="e.g. --local-url http://localhost:8080")
+    steps = [s for s in getattr(project, "actions", []) if s.action == URL_STEP]
+    if not after.run or after.local_url or not steps or project.database is None:
+        return
+    if steps[0].params.get("local_url"):
+        return
+    from .searchreplace import option
+
+    try:
+        after.previous_home = option(project.database, steps[0].params["prefix"], "home")
+    except SyncoError:
+        after.previous_home = None
+
+
+def _run_step(step, project, after: After, ui: UI) -> Optional[str]:
+    """Run one step; None when it worked, else what went wrong (a warning, the import stays)."""
     import subprocess
 
-    if not project.post_import:
-        return
-    if not project.post_import_runnable:
-        for line in project.post_import_lines():
-            ui.info(f"now run: {line}")
-        return
-    for argv, line in zip(project.post_import, project.post_import_lines()):
-        ui.info(f"running {line}")
-        run = subprocess.run(argv, cwd=project.root)
-        if run.returncode:
-            ui.warn(f"{line} exited with {run.returncode}; run it again by hand")
+    if step.action:
+        from synco_frameworks.wordpress import URL_STEP
+
+        from .searchreplace import wordpress_step
+
+        if step.action != URL_STEP:
+            return f"unknown step {step.action!r}"
+        ui.info(f"{step.origin or project.framework}: {step.line}")
+        try:
+            left = wordpress_step(project.database, step.params, after.local_url,
+                                  after.previous_home, ui.info)
+        except SyncoError as exc:
+            return f"{step.line}: {exc}"
+        if left:
+            ui.warn(left)
+        return None
+    ui.info(f"running {step.line}" + (f" (from {step.origin})" if step.shell else ""))
+    try:
+        proc = subprocess.Popen(step.line if step.shell else step.argv, shell=step.shell,
+                                cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        return f"{step.line}: {exc.strerror}"
+    for raw in proc.stdout:  # shown on stderr: stdout stays for --json
+        sys.stderr.write(raw.decode("utf-8", "replace"))
+    sys.stderr.flush()
+    code = proc.wait()
+    return f"{step.line} exited with {code}" if code else None
+
+
+def _after_import(project, ui: UI, after: Optional[After] = None) -> list[str]:
+    """Run the steps after an import (docs/frameworks.md, "After the import"): internal steps,
+    the framework's commands, synco.yaml's after_import; commands that cannot run here are
+    printed. A failing step is a warning and the others still run; returns what failed."""
+    after = after or After()
+    steps = project.steps() if hasattr(project, "steps") else []
+    if not steps:
+        return []
+    if not after.run:
+        ui.info(f"--no-after: {len(steps)} step{'s' if len(steps) != 1 else ''} after the import "
+                f"not run")
+        return []
+    failed = []
+    for step in steps:
+        if not step.runnable:
+            ui.info(f"now run: {step.line}")
+            continue
+        problem = _run_step(step, project, after, ui)
+        if problem:
+            ui.warn(f"{problem}; the import itself is complete: run it again by hand")
+            failed.append(problem)
+    return failed
 
 
 NO_CACHE_HELP = "Fetch every chunk; neither read nor write the local chunk cache."
@@ -269,6 +342,11 @@ YES = typer.Option(False, "--yes", "-y", help="Replace a non-empty database with
 NO_CACHE = typer.Option(False, "--no-cache", help=NO_CACHE_HELP)
 CACHE_SIZE = typer.Option(None, "--cache-size", metavar="SIZE", help=CACHE_SIZE_HELP)
 VERIFY = typer.Option(False, "--verify", help=VERIFY_HELP)
+NO_AFTER = typer.Option(False, "--no-after", help="Skip the steps after the import (the "
+                        "framework's and synco.yaml's after_import).")
+LOCAL_URL = typer.Option(None, "--local-url", metavar="URL", help="WordPress: the local site's URL "
+                         "the server's is rewritten to (default: the local WP_HOME, else the local "
+                         "database's before the import).")
 RELOAD = typer.Option(False, "--reload", help="Import the database even when neither the server's "
                       "nor the local copy changed since the last pull (by default that imports "
                       "nothing: docs/verify.md).")
@@ -333,7 +411,7 @@ def _summary_json(summary, output, verb: str, verified: bool | None) -> dict:
 
 
 def _report(summary, project, output, ui: UI, verb: str, verify_url=None,
-            as_json: bool = False) -> None:
+            as_json: bool = False, after: Optional[After] = None) -> None:
     """What a download or pull did, then the check of --verify (given the local database's URL)
     and the framework's post-import steps; with ``as_json`` the summary as JSON on stdout."""
     if summary.tables:
@@ -348,14 +426,19 @@ def _report(summary, project, output, ui: UI, verb: str, verify_url=None,
     ui.info(f"done, {_received(summary.bytes_fetched)} {verb} (compressed and encrypted)"
             + (f" ({summary.chunks_fetched} chunks fetched, {summary.chunks_cached} from the "
                f"cache)" if summary.chunks_cached else ""))
-    verified = None
+    verified, failed = None, []
     if summary.tables and output is None:
         if verify_url:
             _verify(verify_url, ui)
             verified = True
-        _after_import(project, ui)
+        failed = _after_import(project, ui, after)
     if as_json:
         _print_json(_summary_json(summary, output, verb, verified))
+    if failed:
+        raise SyncoError(f"{len(failed)} step{'s' if len(failed) > 1 else ''} after the import "
+                         f"failed: {'; '.join(failed)}",
+                         hint="the import itself is complete; run the step by hand, or skip the "
+                              "steps with --no-after")
 
 
 def _received(count: int) -> str:
@@ -451,6 +534,8 @@ def download(
     cache_size: Optional[str] = CACHE_SIZE,
     verify: bool = VERIFY,
     reload: bool = RELOAD,
+    no_after: bool = NO_AFTER,
+    local_url: Optional[str] = LOCAL_URL,
     as_json: bool = JSON,
 ) -> None:
     """Download a session published by synco-source and import it locally."""
@@ -463,8 +548,10 @@ def download(
         project, opts = _local_target(ui, db_url, password_prompt, allow_remote_target, files_dir,
                                       only, output, no_cache, cache_size)
         opts.token, opts.reload = text, reload
+        after = After(run=not no_after, local_url=local_url)
+        _before_import(project, after)
         _report(run_download(opts, ui), project, output, ui, "downloaded",
-                verify and opts.db_url, as_json)
+                verify and opts.db_url, as_json, after)
 
 
 PULL_EXAMPLES = """\b
@@ -508,6 +595,8 @@ def pull(
     cache_size: Optional[str] = CACHE_SIZE,
     verify: bool = VERIFY,
     reload: bool = RELOAD,
+    no_after: bool = NO_AFTER,
+    local_url: Optional[str] = LOCAL_URL,
     as_json: bool = JSON,
 ) -> None:
     """Run synco-source on a server over ssh, kubectl or docker and import here, in one command."""
@@ -523,8 +612,10 @@ def pull(
             target=remote, container=container, context=context, exec_prefix=exec_prefix,
             source_binary=source_binary, all_data=all_data, root=Path.cwd(),
             download=download_opts)
+        after = After(run=not no_after, local_url=local_url)
+        _before_import(project, after)
         _report(run_pull(opts, ui), project, output, ui, "pulled", verify and download_opts.db_url,
-                as_json)
+                as_json, after)
 
 
 @app.command("verify", cls=Command, epilog="\b\nExamples:\n  synco verify\n"

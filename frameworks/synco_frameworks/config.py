@@ -12,6 +12,7 @@ files:
   var-uploads: null                       # drop a detected set
 skip_table_data: [cache_items]            # always: rows stay behind, the structure is copied
 exclude: [audit_*]                        # extra smart exclusions: copied anyway with --all
+after_import: [php bin/console app:anonymize]   # shell lines run locally after an import
 local_hosts: [db]                         # database hosts that are this machine (synco/guard.py)
 remotes:                                  # for 'synco pull NAME' (the client only)
   production: {url: ssh://deploy@shop.example.com/var/www/shop}
@@ -34,7 +35,7 @@ from .base import Context, Project
 from .generic import RESERVED, SET_NAME_RE
 
 NAMES = ("synco.yaml", ".synco.yaml")
-KEYS = ("base_url", "database", "exclude", "files", "framework", "local_hosts", "remotes",
+KEYS = ("after_import", "base_url", "database", "exclude", "files", "framework", "local_hosts", "remotes",
         "skip_table_data", "web_root")
 REMOTE_KEYS = ("url", "path", "container", "context", "exec")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -71,6 +72,7 @@ class Config:
     exclude: list[str] = field(default_factory=list)
     local_hosts: list[str] = field(default_factory=list)  # the project's own database hosts
     remotes: dict[str, RemoteSpec] = field(default_factory=dict)
+    after_import: list[str] = field(default_factory=list)  # shell lines, run in the project folder
 
 
 def find(root: Path) -> Path | None:
@@ -108,6 +110,8 @@ def load(root: Path, env: Mapping[str, str]) -> Config | None:
         exclude=reader.names(data, "exclude"),
         local_hosts=reader.names(data, "local_hosts", "host names", "[db, mariadb]"),
         remotes=reader.remotes(data.get("remotes")),
+        after_import=reader.names(data, "after_import", "commands (one shell line each)",
+                                  "['php bin/console app:anonymize']"),
     )
 
 
@@ -227,6 +231,9 @@ def apply(config: Config, project: Project, ctx: Context) -> None:
     if config.web_root:
         project.web_root = ctx.path(config.web_root)
     _apply_files(config, project, ctx)
+    if ctx.side == "local":
+        project.after_import = list(config.after_import)
+        project.after_import_origin = config.name
     project.skip_table_data += [t for t in config.skip_table_data if t not in project.skip_table_data]
     if config.skip_table_data:
         project.notes.append(f"{config.name} skips the rows of {', '.join(config.skip_table_data)}")

@@ -172,7 +172,8 @@ def describe(project: Project) -> list[str]:
             lines.append(f"file set {name}: {shown} (not there yet{public})")
     if project.skip_table_data:
         lines.append(f"rows left out: {', '.join(project.skip_table_data)}")
-    verb = "after import, runs" if project.post_import_runnable else "after import, run by hand"
-    lines += [f"{verb}: {line}" for line in project.post_import_lines()]
+    for step in project.steps():
+        verb = "after import, runs" if step.runnable else "after import, run by hand"
+        lines.append(f"{verb}: {step.line}" + (f" ({step.origin})" if step.shell else ""))
     lines += [f"note: {note}" for note in project.notes]
     return lines

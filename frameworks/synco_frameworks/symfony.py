@@ -124,6 +124,10 @@ class Symfony:
                 project.file_sets[name] = ctx.path(folder)
                 if public:
                     project.public_sets.add(name)
+        if ctx.side == "local":
+            console = [ctx.php, "bin/console"] if ctx.php else ["bin/console"]
+            project.post_import = [console + ["cache:clear"]]
+            project.post_import_runnable = ctx.php is not None
         return project
 
 
