@@ -1,7 +1,9 @@
 """Database URLs: ``mysql://user:password@host:port/name?socket=/path``.
 
 One parser for both programs. Schemes name the engine: ``mysql``, ``mariadb`` (the same engine),
-``postgresql``/``postgres``/``pgsql``. Query parameters: ``socket`` (or ``unix_socket``) for a Unix
+``postgresql``/``postgres``/``pgsql``, ``sqlite`` (``sqlite:///absolute/path.db``, or
+``sqlite:relative/path.db`` from the current folder: host "", port 0, no user, ``database`` the
+file's absolute path; ``sqlite:////abs`` as Doctrine writes it is the same file). Query parameters: ``socket`` (or ``unix_socket``) for a Unix
 socket (PostgreSQL: also libpq's ``host=/directory``), ``charset``, and the TLS options: MySQL's
 ``ssl-mode``, ``ssl-ca``, ``ssl-capath``, ``ssl-cert``, ``ssl-key``, ``ssl-cipher`` (also spelled
 ``ssl_mode``, ``sslmode``, ``ssl_ca`` …), PostgreSQL's libpq parameters (``sslmode``,
@@ -20,7 +22,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 from .errors import UsageError
 
 ENGINES = {"mysql": "mysql", "mariadb": "mysql", "postgresql": "postgresql",
-           "postgres": "postgresql", "pgsql": "postgresql"}
+           "postgres": "postgresql", "pgsql": "postgresql", "sqlite": "sqlite", "sqlite3": "sqlite"}
 DEFAULT_PORTS = {"mysql": 3306, "postgresql": 5432}
 
 # MySQL's --ssl-mode values, and its TLS options under the mysql client's spelling.
@@ -51,7 +53,9 @@ class DatabaseUrl:
 
     @property
     def redacted(self) -> str:
-        """The URL without its password, for messages."""
+        """The URL without its password, for messages (SQLite: the file's path)."""
+        if self.engine == "sqlite":
+            return f"sqlite://{quote(self.database)}"
         where = f"socket {self.socket}" if self.socket else f"{self.host}:{self.port}"
         return f"{self.engine}://{quote(self.user)}@{where}/{self.database}"
 
@@ -106,11 +110,10 @@ def parse(text: str) -> DatabaseUrl:
     if engine is None:
         known = ", ".join(sorted(ENGINES))
         what = parts.scheme or "no scheme"
-        if parts.scheme.startswith("sqlite"):
-            raise UsageError(f"SQLite databases are not supported yet (URL scheme {parts.scheme!r})",
-                             hint="use a MySQL, MariaDB or PostgreSQL database")
         raise UsageError(f"unsupported database URL ({what}); known schemes: {known}",
                          hint="write it like mysql://user:password@host:3306/name")
+    if engine == "sqlite":
+        return sqlite_url(text.strip(), parts)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     socket = query.pop("socket", "")
     socket = query.pop("unix_socket", "") or socket
@@ -135,6 +138,24 @@ def parse(text: str) -> DatabaseUrl:
         socket=socket,
         params=options(engine, query.items()),
     )
+
+
+def sqlite_url(text: str, parts) -> DatabaseUrl:
+    """``sqlite:///absolute/path`` or ``sqlite:relative/path`` (from the current folder)."""
+    path = unquote(parts.path)
+    if parts.netloc not in ("", "localhost"):
+        raise UsageError(f"a SQLite URL names a file on this machine, not host {parts.netloc!r}",
+                         hint="write sqlite:///absolute/path/to/file.db")
+    if parts.query or parts.fragment:
+        raise UsageError(f"{text!r}: a SQLite URL takes no '?' or '#' part",
+                         hint="write sqlite:///absolute/path/to/file.db")
+    if not path or path.strip("/") in ("", ":memory:"):
+        raise UsageError(f"{text!r} names no SQLite database file",
+                         hint="write sqlite:///absolute/path/to/file.db")
+    if path.startswith("/"):
+        path = "/" + path.lstrip("/")
+    return DatabaseUrl(engine="sqlite", host="", port=0, user="",
+                       database=os.path.normpath(os.path.abspath(path)))
 
 
 def from_option(value: str | None, *, env: str = "SYNCO_DB_URL", need_name: bool = True) -> DatabaseUrl:

@@ -1,7 +1,9 @@
 """Doctrine database URLs (Symfony's DATABASE_URL, Flow's ``backendOptions.url``) to synco's.
 
 Doctrine spells some schemes differently from ``synco_source.dburl``: ``mysql2``, ``pdo-mysql``,
-``pdo-pgsql``, ``postgres``, ``mysqli``; ``sqlite``/``pdo-sqlite``/``sqlite3`` are refused as SQLite.
+``pdo-pgsql``, ``postgres``, ``mysqli``. SQLite (``sqlite``, ``pdo-sqlite``, ``sqlite3``) has Doctrine's
+path rule: ``sqlite:///var/data.db`` is ``var/data.db`` (relative: to the project folder), four
+slashes an absolute path, ``%kernel.project_dir%`` the project folder; ``:memory:`` is refused.
 Query parameters such as ``serverVersion`` and ``charset`` are kept and ignored by the engines;
 ``unix_socket`` names a socket; the TLS options are ``synco_source.dburl``'s, and for MySQL also
 Doctrine's ``driverOptions[…]`` (``options[…]``) with pdo_mysql's SSL attributes (``tls_options``).
@@ -10,8 +12,10 @@ Doctrine's ``driverOptions[…]`` (``options[…]``) with pdo_mysql's SSL attrib
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from synco_source import dburl
 from synco_source.dburl import DatabaseUrl
@@ -86,9 +90,27 @@ def with_options(url: DatabaseUrl, extra: Mapping[str, str], where: str, key: st
     return dataclasses.replace(url, params=params)
 
 
-def parse(text: str, where: str, key: str) -> DatabaseUrl:
-    """``text`` as a synco URL; errors name ``where`` (a file) and ``key``."""
+def sqlite(rest: str, where: str, key: str, root: Path | None) -> DatabaseUrl:
+    """Doctrine's SQLite URL after ``sqlite://``: ``[localhost]/path``, one slash taken off."""
+    if root is not None:
+        rest = rest.replace("%kernel.project_dir%", str(root))
+    host, slash, path = rest.partition("/")
+    path = path.split("?", 1)[0]
+    if host not in ("", "localhost") or not slash or not path or path == ":memory:":
+        raise UsageError(f"{where}: {key}: names no SQLite database file",
+                         hint="write sqlite:///%kernel.project_dir%/var/data.db")
+    if not path.startswith("/"):
+        path = os.path.join(root or os.getcwd(), path)
+    return DatabaseUrl(engine="sqlite", host="", port=0, user="",
+                       database=os.path.normpath("/" + path.lstrip("/")))
+
+
+def parse(text: str, where: str, key: str, root: Path | None = None) -> DatabaseUrl:
+    """``text`` as a synco URL; errors name ``where`` (a file) and ``key``; ``root``: the project
+    folder (``%kernel.project_dir%`` and relative SQLite paths)."""
     scheme, sep, rest = text.strip().partition("://")
+    if sep and SCHEMES.get(scheme.lower(), scheme.lower()) == "sqlite":
+        return sqlite(rest, where, key, root)
     if sep and scheme.lower() in SCHEMES:
         text = f"{SCHEMES[scheme.lower()]}://{rest}"
     try:

@@ -87,9 +87,10 @@ def _default_app_env(env: Env, default_env: str) -> None:
         env.set({"APP_ENV": default_env}, "synco's default")
 
 
-def database(env: Env) -> DatabaseUrl | None:
+def database(env: Env, root: Path | None = None) -> DatabaseUrl | None:
+    """DATABASE_URL; ``root`` is ``%kernel.project_dir%`` (SQLite: sqlite:///%kernel.project_dir%/var/data.db)."""
     text = env.get("DATABASE_URL")
-    return doctrine.parse(text, env.where("DATABASE_URL"), "DATABASE_URL") if text else None
+    return doctrine.parse(text, env.where("DATABASE_URL"), "DATABASE_URL", root) if text else None
 
 
 class Symfony:
@@ -115,7 +116,7 @@ class Symfony:
             project.notes.append(f"APP_ENV is {app_env}, not prod: "
                                  "set APP_ENV=prod if the server runs in prod")
         if ctx.want_database:
-            project.database = database(env)
+            project.database = database(env, ctx.root)
             project.notes.append(f"database from DATABASE_URL in {env.where('DATABASE_URL')}"
                                  if project.database else "no DATABASE_URL in the environment or .env files")
         project.base_url = env.get("DEFAULT_URI") or None

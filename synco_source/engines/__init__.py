@@ -33,6 +33,9 @@ server binary does not load a driver it does not need):
 ``fingerprint(url, tables=None) -> dict[str, dict]`` — ``{table: {"rows": int, "hash": str}}``,
 computed by the server (one or two reads of each table, nothing but numbers to the client), to
 tell later whether a table was edited; compare fingerprints taken on the same server.
+
+Engines: ``mysql`` (MySQL and MariaDB), ``postgresql``, ``sqlite`` (a file: ``url.database`` is its
+absolute path, the shadow and previous databases are files next to it; docs/sqlite.md).
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from types import ModuleType
 from ..dburl import DatabaseUrl
 from ..errors import UsageError
 
-_MODULES = {"mysql": "synco_source.engines.mysql", "postgresql": "synco_source.engines.postgresql"}
+_MODULES = {"mysql": "synco_source.engines.mysql", "postgresql": "synco_source.engines.postgresql",
+            "sqlite": "synco_source.engines.sqlite"}
 
 
 def engine_module(engine: str) -> ModuleType:
