@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
+import pymysql
+
 from synco_source import engines
 from synco_source.dburl import DatabaseUrl
 from synco_source.errors import DatabaseError, SyncoError
@@ -201,7 +203,12 @@ def rewrite_database(url: DatabaseUrl, rules: Rules, *, batch: int = BATCH,
                 result.rows += changed[0]
                 result.values += changed[1]
             conn.commit()
-    except Exception:
+    except pymysql.err.Error as exc:
+        conn.rollback()
+        raise DatabaseError(f"rewriting the site's URL in {url.database}: {exc.args[-1]}",
+                            hint="the tables rewritten before it keep the new URL; run it again "
+                                 "with wp search-replace") from None
+    except BaseException:
         conn.rollback()
         raise
     finally:
@@ -303,6 +310,23 @@ def _multisite_domains(url: DatabaseUrl, prefix: str, old: str, new: str) -> int
     return changed
 
 
+def refresh_record(url: DatabaseUrl) -> None:
+    """The rewrite is part of the import: the import's record (synco verify, and the re-pull that
+    imports nothing) takes the rewritten tables' fingerprints, so neither sees the rewrite as a
+    local edit. Without a record there is nothing to refresh."""
+    from . import verify
+
+    doc = verify.load_record(url)
+    if doc is None:
+        return
+    prints = engines.fingerprint(url)
+    for name, table in doc["tables"].items():
+        if isinstance(table, dict):
+            table["fingerprint"] = prints.get(name)
+    doc["fingerprints"] = prints
+    verify._write(verify.record_path(url), doc)
+
+
 def wordpress_step(url: DatabaseUrl, params: dict[str, str], local_url: str | None,
                    previous_home: str | None, say: Callable[[str], None]) -> str | None:
     """The WordPress URL rewrite after an import. Returns None when done (or nothing to do), else
@@ -324,9 +348,12 @@ def wordpress_step(url: DatabaseUrl, params: dict[str, str], local_url: str | No
     result = rewrite_database(url, rules)
     say(f"site URL {rules.old} → {rules.new}: {result.values} values in {result.rows} rows of "
         f"{len(result.tables)} tables rewritten")
+    domains = 0
     if params.get("multisite"):
         domains = _multisite_domains(url, prefix, rules.old, rules.new)
         say(f"multisite: {domains} domains in {prefix}blogs and {prefix}site rewritten")
+    if result.rows or domains:
+        refresh_record(url)
     siteurl = option(url, prefix, "siteurl")
     if siteurl and rules.host.decode() in siteurl:
         say(f"the siteurl option {siteurl} is not under the server's home URL: left as it is")

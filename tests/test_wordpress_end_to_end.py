@@ -82,6 +82,15 @@ def test_wordpress_round_trip_uploads_from_the_site_and_url_rewritten(shop, mysq
     assert query(dst, "SELECT meta_value FROM wp_postmeta")[0][0] == ser(
         {"file": "http://laptop.test/wp-content/uploads/2024/05/ü.jpg", "sizes": [1, 2]})
     assert f"site URL {site} → http://laptop.test" in result.stderr
+    # the rewrite is part of the import: verify and a re-pull of the same data see no local edit
+    check = synco("verify", cwd=here)
+    assert check.code == 0 and "as the last import left them" in check.stderr, check.stderr
+    with StaticServer(server) as web:
+        wordpress_site_url(shop, site)  # the same server state as the first time
+        with Source(["--listen", "127.0.0.1:0"], cwd=server) as source:
+            same = synco("download", source.token, "--yes", cwd=here)
+            assert same.code == 0, same.stderr
+    assert "nothing to import" in same.stderr and "already http://laptop.test" in same.stderr
 
     # --all keeps the rows; --no-after leaves the server's URL; without WP_HOME the local
     # database's home before the import is the local URL
