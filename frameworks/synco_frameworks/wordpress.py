@@ -499,7 +499,8 @@ def _uploads(project: Project, config: WpConfig, ctx: Context, prefix: str,
         rel = _text(uploads.value).strip("/")
         folder, url_tail = ctx.path(rel), rel
     else:
-        base = Path(_text(content_dir.value)) if content_dir and _text(content_dir.value) else ctx.root / "wp-content"
+        given = _text(content_dir.value) if content_dir is not None else ""
+        base = Path(given) if given else ctx.root / "wp-content"
         folder, url_tail = (ctx.root / base / UPLOADS).resolve(), None
     if ctx.side == "source" and not folder.is_dir():
         project.notes.append(f"no uploads: {ctx.rel(folder)} is not there")
