@@ -35,7 +35,7 @@ def _normal(host: str) -> str:
 
 def is_local(url: DatabaseUrl, local_hosts: Iterable[str] = ()) -> bool:
     """Whether ``url`` names a database server on this machine (see the module docstring)."""
-    if url.socket:
+    if url.socket or url.engine == "sqlite":  # a socket, or a file: on this machine
         return True
     host = _normal(url.host)
     if host in LOCAL_NAMES or host.endswith(".localhost"):

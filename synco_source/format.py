@@ -290,7 +290,7 @@ MAX_INT = (1 << 63) - 1
 MAX_CHUNK_SIZE = MAX_JSON_SIZE   # a chunk's plaintext: at most 1 GiB (a huge row may pass 4 MiB)
 MAX_NAME = 1024
 HEX32_RE = re.compile(r"^[0-9a-f]{32}$")
-ENGINES = ("mysql", "postgresql")
+ENGINES = ("mysql", "postgresql", "sqlite")
 KINDS = ("database", "files")
 
 

@@ -117,7 +117,7 @@ def test_bad_options_are_one_line(tmp_path):
                          (["--no-db", "--files", f"f={tmp_path}", "--publish-dir", str(tmp_path)],
                           "needs --base-url"),
                          ([], "no known framework"),
-                         (["--db-url", "sqlite:///x.db"], "SQLite"),
+                         (["--db-url", "sqlite:"], "names no SQLite database file"),
                          (["--db-url", "mysql://root@127.0.0.1/"], "names no database"),
                          (["--no-db"], "nothing to publish")]:
         run = subprocess.run([sys.executable, "-m", "synco_source.cli", "serve", *args],
