@@ -166,3 +166,142 @@ def parse(text: str, name: str, *, real_env: Mapping[str, str] | None = None,
 
     parser = _Parser(text, name, lookup)
     return parser.parse()
+
+
+# --- vlucas/phpdotenv (version 5), as Laravel reads its .env ----------------------------------------
+#
+# The rules differ from Symfony's in many details, so this is a reader of its own:
+# * ``NAME=value`` with spaces allowed around ``=``; ``export NAME``; a name may be quoted and may
+#   hold dots; a line without ``=`` unsets a name the file set before;
+# * a value is ONE unquoted, ``'single'`` or ``"double"`` quoted piece: text after a closing quote
+#   or after whitespace (other than a comment) is an error, and so is an unclosed quote;
+# * ``#`` starts a comment at the start of a value or anywhere in an unquoted one (no whitespace
+#   needed before it); inside quotes it is text;
+# * a double quote opened after ``=`` and never closed hides the rest of the file (phpdotenv
+#   drops those lines without a word);
+# * only a double-quoted value may span lines; its escapes are ``\\"``, ``\\\\``, ``\\$``, ``\\f``,
+#   ``\\n``, ``\\r``, ``\\t``, ``\\v``, anything else is an error; a single-quoted one is literal;
+# * ``${NAME}`` (not ``$NAME``, no ``:-`` defaults) in unquoted and double-quoted values: the real
+#   environment first, then what the file defined before; an unknown name is left as it is;
+# * the real environment wins: a name it has is not taken from the file.
+
+PHP_LEXER = re.compile(r"[\r\n]+|[^\S\r\n]+|\\|'|\"|#|\$|(?:[^(\s\\'\"#$)]|\(|\))+")
+PHP_NAME = re.compile(r"[\w.]+")
+PHP_VARIABLE = re.compile(r"\$\{([a-zA-Z0-9_.]+)\}")
+PHP_ESCAPES = {"f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+(_INITIAL, _UNQUOTED, _SINGLE, _DOUBLE, _ESCAPE, _WHITESPACE, _COMMENT) = range(7)
+
+
+def _php_multiline_stop(line: str, started: bool) -> bool:
+    if line == '"':
+        return True
+    count = len(re.findall(r'(?=[^\\]")', line.replace("\\\\", "")))
+    return count > 1 if started else count >= 1
+
+
+def _php_entries(text: str) -> list[tuple[int, str]]:
+    """(first line number, raw entry) as phpdotenv's Lines::process joins them."""
+    out, buffer, multiline = [], [], False
+    for number, line in enumerate(re.split(r"\r\n|\n|\r", text), 1):
+        starts = not multiline and '="' in line and not _php_multiline_stop(line, True)
+        multiline = multiline or starts
+        if multiline:
+            buffer.append((number, line))
+            if _php_multiline_stop(line, starts):
+                multiline = False
+                number, line = buffer[0][0], "\n".join(piece for _, piece in buffer)
+                buffer = []
+        stripped = line.strip()
+        if not multiline and stripped and not stripped.startswith("#"):
+            out.append((number, line))
+    return out  # lines after a double quote never closed are dropped, as phpdotenv drops them
+
+
+def _php_value(raw: str) -> tuple[str, list[int]] | str:
+    """(characters, positions of '$') of a value, or the error as phpdotenv words it."""
+    chars, variables, state = "", [], _INITIAL
+    for token in PHP_LEXER.findall(raw):
+        space = token.isspace()
+        if state in (_INITIAL, _UNQUOTED):
+            if token == "'" and state == _INITIAL:
+                state = _SINGLE
+            elif token == '"' and state == _INITIAL:
+                state = _DOUBLE
+            elif token == "#":
+                state = _COMMENT
+            elif space and state == _UNQUOTED:
+                state = _WHITESPACE
+            else:
+                if token == "$":
+                    variables.append(len(chars))
+                chars, state = chars + token, _UNQUOTED
+        elif state == _SINGLE:
+            if token == "'":
+                state = _WHITESPACE
+            else:
+                chars += token
+        elif state == _DOUBLE:
+            if token == '"':
+                state = _WHITESPACE
+            elif token == "\\":
+                state = _ESCAPE
+            else:
+                if token == "$":
+                    variables.append(len(chars))
+                chars += token
+        elif state == _ESCAPE:
+            if token in ('"', "\\", "$"):
+                chars, state = chars + token, _DOUBLE
+            elif token[0] in PHP_ESCAPES:
+                chars, state = chars + PHP_ESCAPES[token[0]] + token[1:], _DOUBLE
+            else:
+                return "an unexpected escape sequence"
+        elif state == _WHITESPACE:
+            if token == "#":
+                state = _COMMENT
+            elif not space:
+                return "unexpected whitespace"
+    if state in (_SINGLE, _DOUBLE, _ESCAPE):
+        return "a missing closing quote"
+    return chars, variables
+
+
+def parse_php(text: str, name: str, *, real_env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The variables one file sets as Laravel's phpdotenv (immutable, so ``real_env`` wins: its
+    names are not taken from the file) sets them."""
+    real_env = real_env or {}
+    values: dict[str, str] = {}
+
+    def fail(line: int, problem: str, subject: str) -> UsageError:
+        return UsageError(f"{name}, line {line}: encountered {problem} at [{subject.split(chr(10))[0]}]",
+                          hint=f"fix {name} (the syntax of Laravel's .env files: quote values "
+                               "with spaces, one quoted piece per value)")
+
+    for line, entry in _php_entries(text):
+        key, sep, raw = entry.partition("=")
+        key = key.strip(" \t\n\r\0\x0b")
+        if sep and not key:
+            raise fail(line, "an unexpected equals", entry)
+        if len(key) > 8 and key.startswith("export") and key[6].isspace():
+            key = key[6:].lstrip()
+        if len(key) > 2 and key[0] == key[-1] and key[0] in "'\"":
+            key = key[1:-1]
+        if not PHP_NAME.fullmatch(key):
+            raise fail(line, "an invalid name", key)
+        if not sep:
+            if key not in real_env:
+                values.pop(key, None)
+            continue
+        raw = raw.strip(" \t\n\r\0\x0b")
+        parsed = _php_value(raw) if raw else ("", [])
+        if isinstance(parsed, str):
+            raise fail(line, parsed, raw)
+        chars, variables = parsed
+        for i in sorted(variables, reverse=True):  # from the right: earlier positions stay
+            match = PHP_VARIABLE.match(chars, i)
+            if match:
+                found = real_env.get(match.group(1), values.get(match.group(1)))
+                chars = chars[:i] + (match.group(0) if found is None else found) + chars[match.end():]
+        if key not in real_env:
+            values[key] = chars
+    return values

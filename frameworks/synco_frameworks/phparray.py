@@ -10,6 +10,7 @@ constant, a variable) is refused with the line where it stands: synco does not r
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from synco_source.errors import UsageError
 
@@ -103,3 +104,159 @@ def parse_return_array(text: str, name: str) -> dict[str, str]:
     if reader.peek()[0] != "end":
         raise _fail(name, reader.peek()[2], "more than one return statement")
     return values
+
+
+# --- PHP configuration files (Laravel's config/*.php, its bootstrap/cache/config.php) ------------
+#
+# ``parse_return_value`` reads the expression a file returns, nested arrays included, and keeps
+# what it cannot evaluate without PHP as nodes for the caller: a function call (``Call``, e.g.
+# ``env('DB_HOST', '127.0.0.1')``), a concatenation (``Concat``) or anything else (``Opaque``: a
+# ternary, a cast, a class constant …, with its line). Nothing is run.
+
+LOOSE_TOKEN = re.compile(TOKEN.pattern + r"""
+  | (?P<interpolated>"(?:[^"\\]|\\.)*")
+  | (?P<other>::|\?\?|&&|\|\||[^\s])
+""", re.X | re.S)
+
+
+@dataclass(frozen=True)
+class Call:
+    """``name(args…)``: the name lower-cased, without a leading backslash."""
+
+    name: str
+    args: tuple
+    line: int
+
+
+@dataclass(frozen=True)
+class Concat:
+    """``a . b . …``"""
+
+    parts: tuple
+    line: int
+
+
+@dataclass(frozen=True)
+class Opaque:
+    """An expression only PHP could evaluate: its tokens (for messages) and its line."""
+
+    text: str
+    line: int
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _loose_tokens(text: str) -> list[tuple[str, str, int]]:
+    body = re.sub(r"\A\s*<\?php", "", text)
+    offset = len(text) - len(body)
+    out, pos, line = [], 0, text.count("\n", 0, offset) + 1
+    while pos < len(body):
+        match = LOOSE_TOKEN.match(body, pos)  # every character matches 'other'
+        if match.lastgroup != "space":
+            out.append((match.lastgroup, match.group(), line))
+        line += match.group().count("\n")
+        pos = match.end()
+    return out
+
+
+class _ExprReader(_Reader):
+    def value(self, stop: tuple[str, ...]) -> object:
+        """One expression ending before one of ``stop`` at this nesting level."""
+        start = self.i
+        try:
+            result = self._concat()
+            if self.peek()[1] in stop:
+                return result
+        except _Unreadable:
+            pass
+        self.i = start
+        depth = 0
+        while self.peek()[0] != "end" and (depth or self.peek()[1] not in stop):
+            text = self.take()[1]
+            depth += (text in "([{") - (text in ")]}") if len(text) == 1 else 0
+        if self.i == start:
+            raise _fail(self.name, self.peek()[2], f"expected a value, found {self.peek()[1] or 'the end'!r}")
+        return Opaque(" ".join(tok[1] for tok in self.toks[start:self.i]), self.toks[start][2])
+
+    def _concat(self) -> object:
+        line = self.peek()[2]
+        parts = [self._term()]
+        while self.peek()[1] == ".":
+            self.take()
+            parts.append(self._term())
+        return parts[0] if len(parts) == 1 else Concat(tuple(parts), line)
+
+    def _term(self) -> object:
+        kind, text, line = self.take()
+        if kind in ("single", "double"):
+            return _string(kind, text)
+        if kind == "number":
+            return float(text) if "." in text else int(text)
+        if text == "[":
+            return self._array("]")
+        if kind == "other" and text == "\\" and self.peek()[0] == "word":
+            kind, text, line = self.take()
+        if kind == "word":
+            low = text.lower()
+            if low in ("true", "false", "null"):
+                return {"true": True, "false": False, "null": None}[low]
+            if self.peek()[1] == "(":
+                self.take()
+                if low == "array":
+                    return self._array(")")
+                args = []
+                while self.peek()[1] != ")":
+                    args.append(self.value((",", ")")))
+                    if self.peek()[1] == ",":
+                        self.take()
+                self.take(")")
+                return Call(low, tuple(args), line)
+        raise _Unreadable
+
+    def _array(self, close: str) -> dict:
+        out: dict = {}
+        while self.peek()[1] != close:
+            if self.peek()[0] == "end":
+                raise _Unreadable
+            first = self.value((",", close, "=>"))
+            if self.peek()[1] == "=>":
+                self.take()
+                key, item = first, self.value((",", close))
+            else:
+                ints = [k for k in out if isinstance(k, int)]
+                key, item = (max(ints) + 1 if ints else 0), first
+            if isinstance(key, (bool, float)):
+                key = int(key)
+            elif key is None:
+                key = ""
+            elif not isinstance(key, (str, int)):  # a constant, a call …: kept as its text
+                key = Opaque(key.text if isinstance(key, Opaque) else repr(key), 0)
+            out[key] = item
+            if self.peek()[1] == ",":
+                self.take()
+        self.take(close)
+        return out
+
+
+def parse_return_value(text: str, name: str) -> object:
+    """The expression after the file's ``return`` (``use …;`` statements may come first): plain
+    values for literals and arrays (dicts), ``Call``/``Concat``/``Opaque`` nodes for the rest.
+    UsageError when the file is not ``<?php``, ``use`` statements and one ``return …;``."""
+    reader = _ExprReader(_loose_tokens(text), name)
+    while reader.peek()[1].lower() in ("use", "declare", "namespace"):
+        while reader.peek()[1] != ";":
+            if reader.peek()[0] == "end":
+                raise _fail(name, reader.peek()[2], "a statement without ';'")
+            reader.take()
+        reader.take(";")
+    if reader.peek()[1].lower() != "return":
+        raise _fail(name, reader.peek()[2], f"cannot read {reader.peek()[1] or 'the end'!r} without PHP "
+                                            "(only 'return' of an array is read)")
+    reader.take()
+    value = reader.value((";",))
+    reader.take(";")
+    if reader.peek()[0] != "end":
+        raise _fail(name, reader.peek()[2], "more after the return statement")
+    return value

@@ -7,12 +7,13 @@ The imports are plain ones, not discovery, so a frozen ``synco-source`` has them
 
 from __future__ import annotations
 
-from . import neos, symfony, wordpress
+from . import laravel, neos, symfony, wordpress
 from .base import Framework
 
 FRAMEWORKS: tuple[Framework, ...] = (
     neos.FRAMEWORK,
     symfony.FRAMEWORK,
+    laravel.FRAMEWORK,
     wordpress.FRAMEWORK,
 )
 
