@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from dbfixtures import mysql_connect, mysql_fingerprint
 from e2e import tree
 from fw_trees import write
@@ -144,3 +146,28 @@ def test_detect_commands_list_exclusions_and_steps_without_the_password(tmp_path
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert "connections.sqlsrv.driver is sqlsrv: SQL Server is not supported" in bad.stderr
     assert len([line for line in bad.stderr.splitlines() if "error" in line]) == 1, bad.stderr
+
+
+def test_sqlite_default_round_trip(tmp_path):
+    """Laravel 11's default: database/database.sqlite on both ends, found with no .env at all on
+    the server; the session rows stay behind. Runs once the SQLite engine is there."""
+    import sqlite3
+
+    pytest.importorskip("synco_source.engines.sqlite")
+    server = laravel_tree(tmp_path / "server", {"database/.gitignore": "*.sqlite*\n"}, config=CONFIG_11)
+    laptop = laravel_tree(tmp_path / "laptop", {".env": env(APP_ENV="local"),
+                                                "database/.gitignore": "*.sqlite*\n"}, config=None)
+    conn = sqlite3.connect(server / "database" / "database.sqlite")
+    conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT NOT NULL)")
+    conn.execute("CREATE TABLE sessions (id TEXT PRIMARY KEY, payload TEXT)")
+    conn.executemany("INSERT INTO users (email) VALUES (?)", [(f"u{i}@example.com",) for i in range(250)])
+    conn.execute("INSERT INTO sessions VALUES ('s1', 'x')")
+    conn.commit()
+    conn.close()
+    with Source(["--listen", "127.0.0.1:0"], cwd=server) as source:
+        result = synco("download", source.token, "--yes", cwd=laptop)
+        assert result.code == 0, result.stderr + source.stderr
+    copy = sqlite3.connect(laptop / "database" / "database.sqlite")
+    assert copy.execute("SELECT count(*), max(email) FROM users").fetchone() == (250, "u9@example.com")
+    assert copy.execute("SELECT count(*) FROM sessions").fetchone() == (0,)
+    copy.close()
