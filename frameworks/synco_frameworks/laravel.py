@@ -491,7 +491,11 @@ class Laravel:
         return project
 
     def _config(self, ctx: Context, env: Env, notes: list[str]) -> Config:
-        if ctx.php and php_string(env_value(ctx.env.get(ARTISAN_ENV, ""))) not in ("", "0"):
+        asked = php_string(env_value(ctx.env.get(ARTISAN_ENV, ""))) not in ("", "0")
+        if asked and not ctx.php:
+            notes.append(f"{ARTISAN_ENV} is set, but there is no PHP interpreter ($PHP, php on $PATH): "
+                         "read the files instead")
+        if asked and ctx.php:
             try:
                 config = from_artisan(ctx, ctx.php)
                 notes.append(f"configuration asked Laravel: {config.name}")
@@ -559,15 +563,21 @@ def _file_sets(project: Project, ctx: Context, config: Config) -> None:
 
 def _files(root: Path, skip: str | None = None) -> set[str]:
     """The regular files under ``root`` (links not followed), without the top folder ``skip``."""
-    out = set()
-    for folder, dirs, names in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        if rel == "." and skip in dirs:
-            dirs.remove(skip)
-        for name in names:
-            path = os.path.join(folder, name)
-            if not os.path.islink(path) and os.path.isfile(path):
-                out.add(name if rel == "." else f"{rel}/{name}".replace(os.sep, "/"))
+    out: set[str] = set()
+    stack = [""]
+    while stack:
+        rel = stack.pop()
+        try:
+            entries = list(os.scandir(root / rel if rel else root))
+        except OSError:  # vanished, or unreadable: the index says so when it reads the set
+            continue
+        for entry in entries:
+            path = f"{rel}/{entry.name}" if rel else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                if path != skip:
+                    stack.append(path)
+            elif entry.is_file(follow_symlinks=False):
+                out.add(path)
     return out
 
 
