@@ -48,6 +48,9 @@ ROUTES = [
                                                                   "url_db?unix_socket=/run/my.sock")},
                  CONFIG_10, {}, ("mysql", "url-host", 3310, "u", "p@ss", "url_db", "/run/my.sock"), "",
                  id="DATABASE_URL"),
+    # ConfigurationUrlParser reads each part as JSON first: null leaves the connection's value, 1.50 is 1.5
+    pytest.param({".env": env(DB_CONNECTION="mysql", DB_PASSWORD="kept", DATABASE_URL="mysql://null:null@h/1.50")},
+                 CONFIG_10, {}, ("mysql", "h", 3306, "forge", "kept", "1.5", ""), "", id="url-native-types"),
     pytest.param({".env": env(DB_CONNECTION="mysql", DB_URL="mysql://u@ignored/x")}, CONFIG_10, {},
                  ("mysql", "127.0.0.1", 3306, "forge", "", "forge", ""), "", id="DB_URL-not-read-by-10"),
     pytest.param({".env": env(DB_CONNECTION="mariadb", DB_URL="postgresql://u:p@pg-host/pg_db?sslmode=require",

@@ -366,21 +366,30 @@ def _url_options(text: str, where: str) -> dict:
     except ValueError:
         raise UsageError(f"{where}: the database URL is malformed",
                          hint="write it like mysql://user:password@host:3306/name") from None
+    found = {"driver": parts.scheme.lower() or None, "host": parts.hostname, "port": port,
+             "username": parts.username, "password": parts.password,
+             "database": parts.path[1:] if parts.path not in ("", "/") else None}
     out: dict = {}
-    if parts.scheme:
-        out["driver"] = SCHEMES.get(parts.scheme.lower(), parts.scheme.lower())
-    if parts.path and parts.path != "/":
-        out["database"] = unquote(parts.path[1:])
-    if parts.hostname and parts.hostname != "null":
-        out["host"] = unquote(parts.hostname)
-    if port is not None:
-        out["port"] = port
-    if parts.username is not None:
-        out["username"] = unquote(parts.username)
-    if parts.password is not None:
-        out["password"] = unquote(parts.password)
-    out.update(parse_qsl(parts.query))
+    for key, raw in found.items():
+        value = _native(unquote(raw)) if isinstance(raw, str) else raw
+        if value is not None:  # array_filter(…, not null): what the URL lacks stays as it was
+            out[key] = SCHEMES.get(value, value) if key == "driver" else value
+    out.update((key, _native(value)) for key, value in parse_qsl(unquote(parts.query)))
     return out
+
+
+def _native(text: str) -> object:
+    """ConfigurationUrlParser's parseStringsToNativeTypes, for a scalar: JSON literals become
+    PHP values (``null`` drops the part; ``true`` is "1"; ``1.50`` is "1.5"), the rest stays."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if value is None or isinstance(value, (bool, str)):
+        return value if isinstance(value, str) else (php_string(value) if value is not None else None)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value) if isinstance(value, int) else text
 
 
 def database(conn: Connection, root: Path) -> DatabaseUrl:
