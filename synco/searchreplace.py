@@ -34,10 +34,13 @@ from synco_source.errors import DatabaseError, SyncoError
 
 TEXT_TYPES = ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "json")
 BATCH = 1000
+TEMP = "`synco_rewrite`"  # the temporary table of a batch's new values
+VALUE = "`synco_new_value`"
 MAX_DEPTH = 64  # serialized data nested deeper than this is left alone
 # after the old URL, a character that would make it another host, port or path segment
 END = rb"(?![A-Za-z0-9_\-]|\.[A-Za-z0-9]|:[0-9])"
 LOOKS_SERIALIZED = re.compile(rb"\A(?:[aO]:\d+:[{\"]|[sC]:\d+:\"|[bid]:[^;]*;\Z|N;\Z)")
+LENGTHS = {after: re.compile(rb"(\d+)" + re.escape(after)) for after in (b':"', b":{")}
 SCALAR = re.compile(rb"(?:N|[bi]:-?\d+|d:(?:-?INF|NAN|-?[0-9.]+(?:[eE][-+]?\d+)?)|[rR]:\d+);")
 
 
@@ -147,7 +150,7 @@ class Rules:
 
     @staticmethod
     def _length(data: bytes, i: int, after: bytes) -> tuple[int, int]:
-        match = re.compile(rb"(\d+)" + re.escape(after)).match(data, i)
+        match = LENGTHS[after].match(data, i)
         if not match:
             raise Broken
         return int(match.group(1)), match.end()
@@ -224,36 +227,53 @@ def _like(host: bytes) -> str:
 
 def _rewrite_table(conn, table: str, key: list[str], texts: list[str], rules: Rules,
                    batch: int) -> tuple[int, int]:
+    """Rewrite one table in batches of its key; the new values of a batch go into a temporary
+    table (multi-row INSERTs) and then into the table with one joined UPDATE per column: a few
+    statements per batch instead of one per row."""
     keys = ", ".join(_qi(k) for k in key)
     mention = " OR ".join(f"{_qi(c)} LIKE %s" for c in texts)
     select = (f"SELECT {keys}, {', '.join(_qi(c) for c in texts)} FROM {_qi(table)} "
               f"WHERE ({mention}) {{after}} ORDER BY {keys} LIMIT {batch}")
-    where_key = " AND ".join(f"{_qi(k)} = %s" for k in key)
+    on = " AND ".join(f"t.{_qi(k)} <=> s.{_qi(k)}" for k in key)
+    insert = (f"INSERT INTO {TEMP} ({keys}, {VALUE}) "
+              f"VALUES ({', '.join(['%s'] * (len(key) + 1))})")
     rows = values = 0
     last = None
     with conn.cursor() as cur:
+        cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {TEMP}")
+        cur.execute(f"CREATE TEMPORARY TABLE {TEMP} AS SELECT {keys} FROM {_qi(table)} LIMIT 0")
+        cur.execute(f"ALTER TABLE {TEMP} ADD {VALUE} LONGTEXT CHARACTER SET utf8mb4 "
+                    f"COLLATE utf8mb4_bin, ADD PRIMARY KEY ({keys})")
         while True:
             args = [_like(rules.host)] * len(texts)
             after = ""
-            if last is not None:
-                after = f"AND ({keys}) > ({', '.join(['%s'] * len(key))})"
-                args += list(last)
+            if last is not None:  # (a, b) > (x, y) spelled out: MariaDB uses the key's range
+                terms, rest = [], []
+                for i, k in enumerate(key):
+                    terms.append("(" + " AND ".join([*(f"{_qi(p)} = %s" for p in key[:i]),
+                                                     f"{_qi(k)} > %s"]) + ")")
+                    rest += [*last[:i], last[i]]
+                after = "AND (" + " OR ".join(terms) + ")"
+                args += rest
             cur.execute(select.format(after=after), args)
             found = cur.fetchall()
+            changes: dict[str, list[tuple]] = {}
             for row in found:
-                ident, current = row[:len(key)], row[len(key):]
-                sets = {}
+                ident, current, changed = row[:len(key)], row[len(key):], False
                 for name, value in zip(texts, current):
                     if isinstance(value, str):
                         new = rules.apply(value)
                         if new is not value:
-                            sets[name] = new
-                if sets:
-                    cur.execute(f"UPDATE {_qi(table)} SET "
-                                + ", ".join(f"{_qi(c)} = %s" for c in sets)
-                                + f" WHERE {where_key}", [*sets.values(), *ident])
-                    rows, values = rows + 1, values + len(sets)
+                            changes.setdefault(name, []).append((*ident, new))
+                            values, changed = values + 1, True
+                rows += changed
+            for name, pairs in changes.items():
+                cur.executemany(insert, pairs)
+                cur.execute(f"UPDATE {_qi(table)} t JOIN {TEMP} s ON {on} "
+                            f"SET t.{_qi(name)} = s.{VALUE}")
+                cur.execute(f"DELETE FROM {TEMP}")
             if len(found) < batch:
+                cur.execute(f"DROP TEMPORARY TABLE {TEMP}")
                 return rows, values
             last = found[-1][:len(key)]
 
