@@ -241,9 +241,10 @@ def _rewrite_table(conn, table: str, key: list[str], texts: list[str], rules: Ru
     last = None
     with conn.cursor() as cur:
         cur.execute(f"DROP TEMPORARY TABLE IF EXISTS {TEMP}")
-        cur.execute(f"CREATE TEMPORARY TABLE {TEMP} AS SELECT {keys} FROM {_qi(table)} LIMIT 0")
-        cur.execute(f"ALTER TABLE {TEMP} ADD {VALUE} LONGTEXT CHARACTER SET utf8mb4 "
-                    f"COLLATE utf8mb4_bin, ADD PRIMARY KEY ({keys})")
+        # no ALTER TABLE: it would end the transaction
+        cur.execute(f"CREATE TEMPORARY TABLE {TEMP} ({VALUE} LONGTEXT CHARACTER SET utf8mb4 "
+                    f"COLLATE utf8mb4_bin, PRIMARY KEY ({keys})) "
+                    f"SELECT {keys} FROM {_qi(table)} LIMIT 0")
         while True:
             args = [_like(rules.host)] * len(texts)
             after = ""
