@@ -201,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(a later run here removes it once --ttl has passed)")
     serve.add_argument("--all", action="store_true", help="publish everything: no smart exclusions "
                        "(e.g. Neos event log and thumbnail rows)")
+    serve.add_argument("--no-presets", action="store_true", help="no framework privacy presets "
+                       "(synco.yaml's tables: and columns: still apply; docs/privacy.md)")
     _common(serve)
     serve.set_defaults(func=cmd_serve)
     detect = sub.add_parser("detect", help="show what would be published from this folder "
@@ -211,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--no-db", action="store_true", help="file sets only")
     _files_option(detect)
     detect.add_argument("--all", action="store_true", help="no smart exclusions")
+    detect.add_argument("--no-presets", action="store_true", help="no framework privacy presets")
     _common(detect)
     detect.set_defaults(func=cmd_detect)
     version = sub.add_parser("version", help="print the version", description="Print the "
@@ -250,9 +253,35 @@ def find_project(args: argparse.Namespace):
 def cmd_detect(args: argparse.Namespace) -> int:
     from synco_frameworks.detect import describe
 
-    for line in describe(find_project(args)):
+    project = find_project(args)
+    for line in describe(project):
+        print(line)
+    for line in privacy_lines(project, privacy_rules(project, args)):
         print(line)
     return 0
+
+
+def privacy_rules(project, args: argparse.Namespace):
+    """synco.yaml's tables:/columns: rules over the framework's presets (docs/privacy.md)."""
+    from synco_frameworks import detect
+
+    return detect.privacy(project, presets=not args.no_presets)
+
+
+def privacy_lines(project, rules) -> list[str]:
+    """detect's privacy lines: the rules, and with a database where each one applies."""
+    from . import anonymize, engines
+    from .produce import bare_name
+
+    if not rules.active():
+        return []
+    if project.database is None:
+        return anonymize.describe(rules, None, bare_name)
+    skip = project.skips_table
+    with engines.dumper(project.database) as dumper:
+        resolved = anonymize.listing(rules, dumper, project.database.engine, project.database.database,
+                                     lambda t: skip(t) or skip(bare_name(t)))
+    return anonymize.describe(rules, resolved, bare_name)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -286,7 +315,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("--once needs the built-in listener (or --stdio): with --publish-dir "
                          "the web server answers the downloads", hint="leave out --once and "
                          "stop synco-source with Ctrl-C after the download, or use --ttl")
-    check_before_token(project)
+    privacy = privacy_rules(project, args)
+    check_before_token(project, privacy)
     server = private = pipe = None
     stop = StopSignals()
     downloads = None
@@ -336,7 +366,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         else:
             print(token_line(session.token.encode(), sys.stdout), flush=True)
         plan = Plan(database=project.database, file_sets=project.file_sets,
-                    skip_table_data=project.skips_table, file_selectors=project.file_selectors)
+                    skip_table_data=project.skips_table, file_selectors=project.file_selectors,
+                    privacy=privacy)
         code = _run(session, plan, stop, debug=getattr(args, "debug", False), downloads=downloads)
         if pipe is not None and pipe.error:
             say(f"error: {pipe.error}")
@@ -368,9 +399,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             shutil.rmtree(private, ignore_errors=True)
 
 
-def check_before_token(project) -> None:
+def check_before_token(project, privacy=None) -> None:
     """What would fail the session in its first minute, found before the token is printed
-    (preflight.py): every file set's folder, the database and the right to read its tables."""
+    (preflight.py): every file set's folder, the database and the right to read its tables;
+    the privacy rules (a rule naming nothing, a fake that does not fit, an invalid WHERE, a
+    missing secret, strict mode's refusal)."""
     from . import preflight
     from .produce import bare_name
 
@@ -381,6 +414,12 @@ def check_before_token(project) -> None:
                                          lambda t: not (skip(t) or skip(bare_name(t))))
         say(f"database {project.database.database}: connected; the user may read the {count} "
             f"tables whose rows are dumped")
+        if privacy is not None and privacy.active():
+            from . import anonymize, engines
+
+            with engines.dumper(project.database) as dumper:
+                anonymize.checked(privacy, dumper, project.database.engine, project.database.database,
+                                  lambda t: skip(t) or skip(bare_name(t)))
 
 
 def token_line(token: str, stream) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import engines, files, format
+from . import anonymize, engines, files, format
 from .chunking import cut_rows
 from .dburl import DatabaseUrl
 from .session import ChunkStore, Session
@@ -27,6 +27,8 @@ class Plan:
     skip_table_data: Callable[[str], bool] = lambda table: False
     # file set name -> selector(select, table names) -> a FileSelection (see synco_frameworks.base)
     file_selectors: dict[str, Callable] = field(default_factory=dict)
+    # synco.yaml's tables:/columns: rules and the presets (anonymize.Rules), run in the dump
+    privacy: anonymize.Rules | None = None
 
 
 def bare_name(table: str) -> str:
@@ -75,6 +77,12 @@ def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress, plan:
     """Dump the database; the plan's file selectors run in the same snapshot, into ``selections``."""
     pause = float(os.environ.get(PAUSE_ENV) or 0)
     with engines.dumper(url) as dumper:
+        if plan.privacy is not None and plan.privacy.active():
+            # before schema(): the table plans take the fakes and filters when they are made
+            resolved = anonymize.prepare(dumper, url.engine, url.database, plan.privacy,
+                                         lambda t: plan.skip_table_data(t) or plan.skip_table_data(bare_name(t)))
+            for line in anonymize.summary(resolved, bare_name):
+                progress.say(line)
         schema = dumper.schema()
         names = dumper.tables()
         head = {"engine": url.engine, "database": url.database}

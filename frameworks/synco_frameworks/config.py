@@ -14,6 +14,15 @@ skip_table_data: [cache_items]            # always: rows stay behind, the struct
 exclude: [audit_*]                        # extra smart exclusions: copied anyway with --all
 after_import: [php bin/console app:anonymize]   # shell lines run locally after an import
 local_hosts: [db]                         # database hosts that are this machine (synco/guard.py)
+tables:                                   # privacy (server side; docs/privacy.md)
+  sessions: skip                          # structure only
+  audit_log: {where: "created_at > NOW() - INTERVAL 30 DAY"}
+  orders: {limit: 10000, order: id desc}
+columns:
+  users.email: email                      # a fake (anonymize.KINDS), keep, {value: ...}, {null: true}
+  "*.ip_address": ipv4
+anonymize: strict                         # refuse to publish personal-looking columns without a rule
+anonymize_secret: ${SYNCO_ANONYMIZE_SECRET}   # read on the server only
 remotes:                                  # for 'synco pull NAME' (the client only)
   production: {url: ssh://deploy@shop.example.com/var/www/shop}
   k8s: {url: kubectl://shop-prod/deploy:shop, path: /app, container: php, context: prod}
@@ -27,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synco_source import dburl
+from synco_source import anonymize, dburl
 from synco_source.errors import UsageError
 
 from . import yamlfile
@@ -35,8 +44,8 @@ from .base import Context, Project
 from .generic import RESERVED, SET_NAME_RE
 
 NAMES = ("synco.yaml", ".synco.yaml")
-KEYS = ("after_import", "base_url", "database", "exclude", "files", "framework", "local_hosts", "remotes",
-        "skip_table_data", "web_root")
+KEYS = ("after_import", "anonymize", "anonymize_secret", "base_url", "columns", "database", "exclude",
+        "files", "framework", "local_hosts", "remotes", "skip_table_data", "tables", "web_root")
 REMOTE_KEYS = ("url", "path", "container", "context", "exec")
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -73,6 +82,11 @@ class Config:
     local_hosts: list[str] = field(default_factory=list)  # the project's own database hosts
     remotes: dict[str, RemoteSpec] = field(default_factory=dict)
     after_import: list[str] = field(default_factory=list)  # shell lines, run in the project folder
+    # privacy (docs/privacy.md); the secret as written, ${VAR} resolved on the server only
+    tables: list[anonymize.TableRule] = field(default_factory=list)
+    columns: list[anonymize.ColumnRule] = field(default_factory=list)
+    strict: bool = False
+    anonymize_secret: str | None = None
 
 
 def find(root: Path) -> Path | None:
@@ -112,6 +126,10 @@ def load(root: Path, env: Mapping[str, str]) -> Config | None:
         remotes=reader.remotes(data.get("remotes")),
         after_import=reader.names(data, "after_import", "commands (one shell line each)",
                                   "['php bin/console app:anonymize']"),
+        tables=reader.rules(data, "tables", anonymize.table_rule),
+        columns=reader.rules(data, "columns", anonymize.column_rule),
+        strict=reader.strict(data.get("anonymize")),
+        anonymize_secret=reader.raw(data, "anonymize_secret"),
     )
 
 
@@ -159,6 +177,39 @@ class _Reader:
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             raise self.fail(key, f"must be a list of {what}", f"write {key}: {example}")
         return list(value)
+
+    def rules(self, data: dict, key: str, make) -> list:
+        """``tables:`` or ``columns:``, each entry checked by ``make`` (anonymize.table_rule, ...)."""
+        value = data.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, dict):
+            example = "{sessions: skip}" if key == "tables" else "{users.email: email}"
+            raise self.fail(key, "must be a mapping of rules", f"write {key}: {example}")
+        found = []
+        for name, rule in value.items():
+            try:
+                found.append(make(str(name), rule, self.name))
+            except ValueError as exc:
+                problem, hint = exc.args
+                raise self.fail(f"{key}.{name}", problem, hint) from None
+        return found
+
+    def strict(self, value: object) -> bool:
+        if value is None or value is False or value == "off":
+            return False
+        if value != "strict":
+            raise self.fail("anonymize", "must be strict or off", "write anonymize: strict")
+        return True
+
+    def raw(self, data: dict, key: str) -> str | None:
+        """A string whose ${VAR} are resolved later (on the side that uses it)."""
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, "must be a string", f"write {key}: ${{{anonymize.SECRET_ENV}}}")
+        return value
 
     def remotes(self, value: object) -> dict[str, RemoteSpec]:
         if value is None:
@@ -237,6 +288,10 @@ def apply(config: Config, project: Project, ctx: Context) -> None:
     project.skip_table_data += [t for t in config.skip_table_data if t not in project.skip_table_data]
     if config.skip_table_data:
         project.notes.append(f"{config.name} skips the rows of {', '.join(config.skip_table_data)}")
+    skips = [r.pattern for r in config.tables if r.skip]
+    project.skip_table_data += [t for t in skips if t not in project.skip_table_data]
+    if skips:
+        project.notes.append(f"{config.name} skips the rows of {', '.join(skips)} (tables:)")
     if config.exclude and not ctx.all_data:
         project.skip_table_data += [t for t in config.exclude if t not in project.skip_table_data]
         project.notes.append(f"left out (--all copies them): rows of {', '.join(config.exclude)}"
@@ -256,3 +311,17 @@ def _apply_files(config: Config, project: Project, ctx: Context) -> None:
             project.file_sets[name] = (ctx.root / spec.path).resolve()
         if spec.public is not None:
             (project.public_sets.add if spec.public else project.public_sets.discard)(name)
+
+
+def privacy(config: Config | None, env: Mapping[str, str], presets: list | None = None) -> anonymize.Rules:
+    """The privacy rules of the server side: synco.yaml's (which win) over the presets."""
+    rules = anonymize.Rules(presets=list(presets or []))
+    if config is not None:
+        rules.tables, rules.columns, rules.strict = list(config.tables), list(config.columns), config.strict
+        rules.origin = config.name
+        if config.anonymize_secret:
+            rules.secret = _Reader(config.name, env).expand(config.anonymize_secret, "anonymize_secret")
+            rules.secret_origin = f"{config.name} (anonymize_secret)"
+    if not rules.secret and env.get(anonymize.SECRET_ENV):
+        rules.secret, rules.secret_origin = env[anonymize.SECRET_ENV], f"${anonymize.SECRET_ENV}"
+    return rules

@@ -106,6 +106,17 @@ def resolve(root: Path, *, side: str, db_url: str | None = None, file_specs: Seq
     return project
 
 
+def privacy(project: Project, *, presets: bool = True, env: Mapping[str, str] | None = None):
+    """The privacy rules for the dump of ``project`` (server side): synco.yaml's ``tables:``,
+    ``columns:``, ``anonymize:`` and the secret, over the framework's presets (``presets=False``:
+    none; ``--no-presets``). An ``anonymize.Rules``; docs/privacy.md."""
+    env = dict(os.environ if env is None else env)
+    cfg = config.load(project.root, env) if config.find(project.root) else None
+    framework = by_name(project.framework)
+    found = getattr(framework, "privacy_presets", None) if presets else None
+    return config.privacy(cfg, env, found(project) if found else [])
+
+
 def require_database(project: Project) -> None:
     """Raise the UsageError a command needing a database shows when none was found."""
     if project.database is None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from synco_source import dburl
 from synco_source.dburl import DatabaseUrl
+from synco_source import anonymize
 from synco_source.errors import UsageError
 
 from . import doctrine, flowconfig, neos_resources
@@ -29,6 +30,23 @@ SKIP_TABLE_DATA = {
     "neos_neos_eventlog_domain_model_event": "the event log",
     "neos_media_domain_model_thumbnail": "thumbnails, made again on demand",
 }
+
+# Privacy presets (docs/privacy.md; --no-presets turns them off, synco.yaml's columns: win): Flow's
+# accounts (login names; passwords become "password", so a developer can log in with any account)
+# and Neos.Party's persons (names, electronic addresses).
+PASSWORD_HASH = "$2y$10$ZeXxE2sigasEcLwFZ6t9fusfnR9FOlzfQFnnPqVkko8DLE/olXaLO"  # bcrypt of "password"
+PRIVACY = (
+    ("neos_flow_security_account", "accountidentifier", "email"),
+    ("neos_flow_security_account", "credentialssource", {"value": "bcrypt=>" + PASSWORD_HASH}),
+    ("neos_party_domain_model_personname", "title", {"value": ""}),
+    ("neos_party_domain_model_personname", "firstname", "first_name"),
+    ("neos_party_domain_model_personname", "middlename", {"value": ""}),
+    ("neos_party_domain_model_personname", "lastname", "last_name"),
+    ("neos_party_domain_model_personname", "othername", {"value": ""}),
+    ("neos_party_domain_model_personname", "alias", {"value": ""}),
+    ("neos_party_domain_model_personname", "fullname", "name"),
+    ("neos_party_domain_model_electronicaddress", "identifier", "email"),
+)
 
 RESOURCES_SQL = neos_resources.RESOURCES_SQL
 THUMBNAIL_ONLY_SHA1_SQL = neos_resources.THUMBNAIL_ONLY_SHA1_SQL
@@ -54,6 +72,11 @@ class Neos:
         if (root / "flow").is_file() and (root / "Configuration").is_dir():
             return "flow, Configuration/" + (", Web/" if (root / "Web").is_dir() else "")
         return None
+
+    def privacy_presets(self, project: Project) -> list:
+        """Column rules for Flow's and Neos.Party's tables (where they exist)."""
+        return [anonymize.column_rule(f"{table}.{column}", rule, "neos preset")
+                for table, column, rule in PRIVACY]
 
     def project(self, ctx: Context) -> Project:
         context = flowconfig.context_name(ctx)

@@ -11,10 +11,12 @@ on the server and ``dev`` locally. The database is ``DATABASE_URL``, the public 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synco_source import anonymize
 from synco_source.dburl import DatabaseUrl
 from synco_source.errors import UsageError
 
@@ -105,6 +107,15 @@ class Symfony:
             return "bin/console, symfony/framework-bundle in composer.json"
         return None
 
+    def privacy_presets(self, project: Project) -> list:
+        """Column rules for the table of the user entity that security.yaml names (none when
+        it names none, or the entity cannot be found)."""
+        table = user_table(project.root)
+        if table is None:
+            return []
+        return [anonymize.column_rule(f"{table}.{column}", rule, "symfony preset")
+                for column, rule in USER_COLUMNS]
+
     def project(self, ctx: Context) -> Project:
         env = resolve_env(ctx.root, ctx.env, DEFAULT_ENV[ctx.side])
         app_env = env.get("APP_ENV") or ""
@@ -130,6 +141,41 @@ class Symfony:
             project.post_import = [console + ["cache:clear"]]
             project.post_import_runnable = ctx.php is not None
         return project
+
+
+# Privacy presets for the user entity's table (docs/privacy.md): its login and personal columns;
+# passwords become "password" (bcrypt, which Symfony's auto and native hashers verify).
+PASSWORD_HASH = "$2y$10$ZeXxE2sigasEcLwFZ6t9fusfnR9FOlzfQFnnPqVkko8DLE/olXaLO"  # bcrypt of "password"
+USER_COLUMNS = (("email", "email"), ("password", {"value": PASSWORD_HASH}), ("username", "text"),
+                ("first_name", "first_name"), ("firstname", "first_name"), ("last_name", "last_name"),
+                ("lastname", "last_name"), ("name", "name"), ("full_name", "name"), ("phone", "phone"),
+                ("phone_number", "phone"), ("last_login_ip", "ipv4"))
+SECURITY_FILE = "config/packages/security.yaml"
+_TABLE_ATTR = re.compile(r"""(?:#\[ORM\\Table\s*\(|@ORM\\Table\s*\()[^)]*?name\s*[:=]\s*["']([^"']+)["']""")
+
+
+def user_table(root: Path) -> str | None:
+    """The table of the Doctrine entity security.yaml's first entity provider names: the entity's
+    ``#[ORM\\Table(name: ...)]`` (or ``@ORM\\Table(name="...")``), else Doctrine's underscore
+    naming of its class (``App\\Entity\\AdminUser`` -> ``admin_user``)."""
+    if not (root / SECURITY_FILE).is_file():
+        return None
+    data = yamlfile.load(root / SECURITY_FILE, SECURITY_FILE)
+    security = data.get("security") if isinstance(data, dict) else None
+    providers = security.get("providers") if isinstance(security, dict) else None
+    for provider in (providers.values() if isinstance(providers, dict) else []):
+        entity = provider.get("entity") if isinstance(provider, dict) else None
+        cls = entity.get("class") if isinstance(entity, dict) else None
+        if isinstance(cls, str) and cls:
+            short = cls.rsplit("\\", 1)[-1]
+            if cls.startswith("App\\"):
+                source = root / "src" / (cls[len("App\\"):].replace("\\", "/") + ".php")
+                if source.is_file():
+                    found = _TABLE_ATTR.search(source.read_text(encoding="utf-8", errors="replace"))
+                    if found:
+                        return found.group(1).strip("`\"")
+            return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Za-z])([0-9])", r"_\1\2", short).lower()
+    return None
 
 
 def _composer_requires(root: Path) -> dict:

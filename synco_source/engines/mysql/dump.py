@@ -23,13 +23,17 @@ SESSION = ("SET SESSION sql_mode = ''", "SET SESSION time_zone = '+00:00'",
 class TablePlan:
     """How to SELECT one table: the expressions, which of them are raw LOBs, the ORDER BY."""
 
-    def __init__(self, table: str, cols: list[dict], key: list[str] | None) -> None:
+    def __init__(self, table: str, cols: list[dict], key: list[str] | None, shape=None) -> None:
+        """``shape``: the privacy rules' (synco_source.anonymize.Shape): literal expressions of
+        anonymized columns, and the condition of the rows kept."""
         self.table = table
         self.columns = [c for c in cols if not c["generated"]]
         self.lob_charsets: list[tuple[bool, str | None]] = []
+        self.fakes = shape.columns if shape is not None else {}
         exprs = self._expressions()
         order = ", ".join(qi(k) for k in key) if key else ", ".join(str(i + 1) for i in range(len(exprs)))
-        self.select = f"SELECT {', '.join(exprs)} FROM {qi(table)} ORDER BY {order}"
+        where = f" WHERE {shape.where}" if shape is not None and shape.where else ""
+        self.select = f"SELECT {', '.join(exprs)} FROM {qi(table)}{where} ORDER BY {order}"
         names = ",".join(qi(c["name"]) for c in self.columns)
         self.insert = f"INSERT INTO {qi(table)} ({names}) VALUES ".encode()
 
@@ -38,11 +42,16 @@ class TablePlan:
         run: list[str] = []
         size = 0
         for col in self.columns:
-            octets = 2 * (col.get("octets") or 64) + 16
-            if col["type"] in LOB_TYPES or (run and size + octets > GROUP_BYTES):
+            fake = self.fakes.get(col["name"])
+            lob = col["type"] in LOB_TYPES and fake is None
+            octets = 2 * (col.get("octets") or 64) + 16 if fake is None else 2 * 256 + 16
+            if lob or (run and size + octets > GROUP_BYTES):
                 self._flush(run, exprs)
                 run, size = [], 0
-            if col["type"] in LOB_TYPES:
+            if fake is not None:
+                run.append(fake)
+                size += octets
+            elif lob:
                 exprs.append(f"CAST({qi(col['name'])} AS BINARY)")
                 self.lob_charsets.append((True, col["charset"]))
             else:
@@ -73,6 +82,8 @@ class TablePlan:
 
 class Dumper:
     """``with Dumper(url) as d:`` one connection holding one consistent, read-only snapshot."""
+
+    shapes: dict = {}  # table -> anonymize.Shape, set by anonymize.prepare before the rows
 
     def __init__(self, url: DatabaseUrl) -> None:
         url = resolve_localhost(url)
@@ -142,7 +153,7 @@ class Dumper:
                 key = catalog.order_key(self.conn, self.db, table, cols)
             if not cols:
                 raise DatabaseError(f"table {table!r} does not exist in {self.url.redacted}")
-            self._plans[table] = TablePlan(table, cols, key)
+            self._plans[table] = TablePlan(table, cols, key, self.shapes.get(table))
         return self._plans[table]
 
     def rows(self, table: str) -> Iterator[bytes]:

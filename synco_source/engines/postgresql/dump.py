@@ -96,7 +96,13 @@ class Dumper:
             else:
                 order = [qi(k) for k in key]
             order_by = f" ORDER BY {', '.join(order)}" if order else ""
-            self._copy[table] = f"COPY (SELECT {', '.join(cols)} FROM ONLY {table}{order_by}) TO STDOUT"
+            # the privacy rules (synco_source.anonymize.prepare): fakes in place of columns, and
+            # the condition of the rows kept
+            shape = getattr(self, "shapes", {}).get(table)
+            if shape is not None:
+                cols = [shape.columns.get(c, qi(c)) for c in info["columns"]]
+            where = f" WHERE {shape.where}" if shape is not None and shape.where else ""
+            self._copy[table] = f"COPY (SELECT {', '.join(cols)} FROM ONLY {table}{where}{order_by}) TO STDOUT"
         return self._copy[table]
 
     def rows(self, table: str) -> Iterator[bytes]:
