@@ -337,15 +337,7 @@ def refresh_record(url: DatabaseUrl) -> None:
     local edit. Without a record there is nothing to refresh."""
     from . import verify
 
-    doc = verify.load_record(url)
-    if doc is None:
-        return
-    prints = engines.fingerprint(url)
-    for name, table in doc["tables"].items():
-        if isinstance(table, dict):
-            table["fingerprint"] = prints.get(name)
-    doc["fingerprints"] = prints
-    verify._write(verify.record_path(url), doc)
+    verify.refresh_fingerprints(url)
 
 
 def wordpress_step(url: DatabaseUrl, params: dict[str, str], local_url: str | None,

@@ -87,6 +87,21 @@ def record_import(url: DatabaseUrl, manifest: dict, folder: Path | None = None) 
     return took
 
 
+def refresh_fingerprints(url: DatabaseUrl, folder: Path | None = None) -> None:
+    """Take the fingerprints again after a step that is part of the import changed rows (the
+    WordPress URL rewrite): the record then vouches for the database as the import left it. The
+    server's chunk lists and schema stay as recorded. Without a record there is nothing to do."""
+    doc = load_record(url, folder)
+    if doc is None:
+        return
+    prints = engines.fingerprint(url)
+    for name, table in doc["tables"].items():
+        if isinstance(table, dict):
+            table["fingerprint"] = prints.get(name)
+    doc["fingerprints"] = prints
+    _write(record_path(url, folder), doc)
+
+
 def load_record(url: DatabaseUrl, folder: Path | None = None) -> dict | None:
     """The last import's record of ``url``'s database, or None (missing, unreadable, foreign)."""
     try:
