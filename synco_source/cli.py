@@ -187,6 +187,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--publish-dir", type=Path, metavar="DIR",
                        help="write into this folder of a web server instead of listening")
     serve.add_argument("--base-url", help="public URL of --publish-dir")
+    serve.add_argument("--publish-s3", metavar="S3URL", help="upload into this bucket and prefix "
+                       "(s3://BUCKET/PREFIX/) instead of listening; the token carries presigned "
+                       "links, so the laptop needs no credentials (docs/s3.md); credentials from "
+                       "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE")
+    serve.add_argument("--s3-endpoint", metavar="URL", help="S3-compatible endpoint for "
+                       "--publish-s3, e.g. https://s3.example.net (default: $AWS_ENDPOINT_URL, "
+                       "else AWS); path-style addressing")
+    serve.add_argument("--sse-c", action="store_true", help="with --publish-s3: have the store "
+                       "encrypt the objects at rest with a key derived from the session key "
+                       "(SSE-C)")
     serve.add_argument("--stdio", action="store_true", help="serve on stdin/stdout (the pipe "
                        "protocol of 'synco pull', e.g. over ssh) instead of listening; ends at "
                        "the end of stdin")
@@ -300,6 +310,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--publish-dir {args.publish_dir} is not a folder")
     if args.base_url and not re.match(r"^https?://[^/\s]+", args.base_url):
         raise UsageError(f"--base-url {args.base_url!r} is not an http(s) URL")
+    s3_target = _s3_target(args)
     project = find_project(args)
     if project.database is None and not project.file_sets:
         raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
@@ -317,10 +328,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
                          "stop synco-source with Ctrl-C after the download, or use --ttl")
     privacy = privacy_rules(project, args)
     check_before_token(project, privacy)
+    if s3_target is not None:
+        s3_target.check(say)  # endpoint, bucket, credentials, clock, region: before the token
     server = private = pipe = None
     stop = StopSignals()
     downloads = None
-    if not args.publish_dir:
+    if not args.publish_dir and s3_target is None:
         from .downloads import Downloads
 
         downloads = Downloads(say, on_complete=_once(stop) if args.once else None)
@@ -335,6 +348,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         base_url = (args.base_url or project.public_url(args.publish_dir)
                     or ask_base_url(args.publish_dir))
         parent = args.publish_dir
+    elif s3_target is not None:
+        parent = base_url = None
     else:
         try:
             server = SessionServer((host, port), Path(), "")
@@ -353,9 +368,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from .session import sweep
 
     sweep(args.publish_dir, say)  # sessions of earlier runs that were killed or have expired
+    if s3_target is not None:
+        s3_target.sweep(say)
     session = None
     try:
-        session = Session(parent, base_url, ttl, recipient=recipient)
+        if s3_target is not None:
+            session = s3_target.session(ttl, recipient, say)
+            say(f"publishing into {session.folder} (presigned links valid "
+                f"{(session.expires - session.created) / 3600:g} h)")
+        else:
+            session = Session(parent, base_url, ttl, recipient=recipient)
         session.publish_meta("created")
         if server is not None:
             server.folder, server.session_hex = session.folder, session.id_hex
@@ -397,6 +419,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
             say(f"kept {session.folder}")
         if private is not None and not args.keep:
             shutil.rmtree(private, ignore_errors=True)
+
+
+def _s3_target(args: argparse.Namespace):
+    """The bucket of --publish-s3 with its credentials (read from the environment and the AWS
+    files, never from the command line), or None; the options it excludes are refused here."""
+    if not args.publish_s3:
+        if args.s3_endpoint or args.sse_c:
+            raise UsageError(f"{'--s3-endpoint' if args.s3_endpoint else '--sse-c'} needs "
+                             f"--publish-s3", hint="give --publish-s3 s3://BUCKET/PREFIX/")
+        return None
+    for other, given in (("--publish-dir", args.publish_dir), ("--stdio", args.stdio),
+                         ("--base-url", args.base_url), ("--url", args.url),
+                         ("--once", args.once)):
+        if given:
+            raise UsageError(f"--publish-s3 and {other} exclude each other",
+                             hint="--once needs the built-in listener" if other == "--once"
+                             else "the bucket is where the laptop downloads from")
+    from .s3 import Target, check_ttl
+
+    check_ttl(parse_duration(args.ttl))
+    return Target(args.publish_s3, endpoint=args.s3_endpoint, sse_c=args.sse_c)
 
 
 def check_before_token(project, privacy=None) -> None:

@@ -31,25 +31,9 @@ class Session:
         """A new session in ``parent/<session id>/``, served at ``base_url<session id>/``. With a
         ``recipient`` (an X25519 public key) the token carries no key: the session key is wrapped
         to the recipient in the object ``key`` (docs/FORMAT.md §9)."""
-        self.key = crypto.new_session_key()
-        self.session_id = crypto.new_session_id()
+        self._begin(ttl, recipient)
         self.folder = folder = parent / self.session_id.hex()
-        self.crypto = format.SessionCrypto(self.key, self.session_id)
-        url = base_url.rstrip("/") + "/" + self.session_id.hex() + "/"
-        self.recipient = recipient
-        if recipient is None:
-            self.token = format.Token(url=url, session_id=self.session_id, key=self.key)
-        else:
-            self.token = format.Token(url=url, session_id=self.session_id,
-                                      recipient=crypto.recipient_tag(recipient))
-        self.created = time.time()
-        self.expires = self.created + ttl
-        self.seq = 0
-        self.state = "created"
-        self._meta_lock = threading.Lock()
-        self._written: set[str] = set()
-        self._written_lock = threading.Lock()
-        self.closed = False
+        self.token = self._token(base_url.rstrip("/") + "/" + self.session_id.hex() + "/")
         try:
             (folder / format.OBJECT_DIR).mkdir(parents=True)
         except OSError as exc:
@@ -62,6 +46,28 @@ class Session:
         if recipient is not None:
             self._write(format.KEY_PATH,
                         crypto.wrap_session_key(self.key, self.session_id, recipient))
+
+    def _begin(self, ttl: float, recipient: bytes | None) -> None:
+        """The state every session has, wherever its objects go (a folder here, a bucket in
+        s3.S3Session): keys, times, the meta's counter."""
+        self.key = crypto.new_session_key()
+        self.session_id = crypto.new_session_id()
+        self.crypto = format.SessionCrypto(self.key, self.session_id)
+        self.recipient = recipient
+        self.created = time.time()
+        self.expires = self.created + ttl
+        self.seq = 0
+        self.state = "created"
+        self._meta_lock = threading.Lock()
+        self._written: set[str] = set()
+        self._written_lock = threading.Lock()
+        self.closed = False
+
+    def _token(self, url: str) -> format.Token:
+        if self.recipient is None:
+            return format.Token(url=url, session_id=self.session_id, key=self.key)
+        return format.Token(url=url, session_id=self.session_id,
+                            recipient=crypto.recipient_tag(self.recipient))
 
     @property
     def id_hex(self) -> str:
@@ -101,7 +107,10 @@ class Session:
                 meta["progress"] = progress
             if sets is not None:
                 meta["sets"] = sets
-            self._write(format.META_PATH, self.crypto.seal_meta(meta))
+            self._write_meta(self.crypto.seal_meta(meta))
+
+    def _write_meta(self, blob: bytes) -> None:
+        self._write(format.META_PATH, blob)
 
     def required_objects(self, sets: list[dict]) -> dict[str, tuple[str, ...]]:
         """Every object a whole download of the ready session fetches, with the sets each
