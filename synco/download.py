@@ -176,6 +176,7 @@ class Download:
             except BaseException:
                 remote.close()
                 raise
+            remote.unlock(sc.key, sc.session_id)  # a bucket's SSE-C objects (FORMAT.md §12)
         self.sc = sc
         self.session_hex = sc.session_id.hex()
         self.remote = remote
@@ -360,7 +361,7 @@ class Download:
     def _say_done(self) -> None:
         """Tell the session's listener that this download is complete (FORMAT.md §7, optional:
         ``serve --once`` then ends). One short request, no retry, any answer or none is fine."""
-        if isinstance(self.remote, Remote):
+        if isinstance(self.remote, Remote) and not self.remote.presigned:  # not to a bucket
             try:
                 self.remote.client.get(format.META_PATH + "?done", timeout=2.0)
             except httpx.HTTPError:

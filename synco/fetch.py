@@ -5,7 +5,10 @@ errors and 5xx answers with backoff; a retry after a broken transfer asks only f
 (``Range``), and so can a later run that kept the start of an object (``offset``). A 404 means
 the session (or that object) is gone. A response longer than the caller's ``limit`` is refused
 (a source cannot make the client read without end), and redirects are followed only within the
-server's own scheme, host and port. ``ordered(items, work)`` runs ``work`` on a few threads and
+server's own scheme, host and port. A session in an S3 bucket (docs/FORMAT.md §12) has a token
+URL that is its index's presigned URL: each path then becomes the presigned URL the index gives
+(fetched again when it lacks a path), with the SSE-C headers once ``unlock`` knows the session
+key. ``ordered(items, work)`` runs ``work`` on a few threads and
 yields the results in the order of ``items`` with a bounded number in flight, so memory stays
 flat however many objects there are.
 """
@@ -23,7 +26,8 @@ from typing import TypeVar
 
 import httpx
 
-from synco_source.errors import IntegrityError, ServerUnreachable, SessionNotFound
+from synco_source.errors import IntegrityError, ServerUnreachable, SessionNotFound, TokenError
+from synco_source.s3 import INDEX_PATH, IndexError_, IndexUrls, sse_c_key
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -38,6 +42,7 @@ MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
 META_LIMIT = 4 << 20        # a meta is a few hundred bytes; its progress and set list stay small
 MANIFEST_LIMIT = 256 << 20  # sealed, compressed: a file set of about a million files
+INDEX_LIMIT = 64 << 20      # an S3 session's index: 135 bytes an object, some 500,000 objects
 
 
 def chunk_limit(size: int) -> int:
@@ -50,6 +55,15 @@ def chunk_limit(size: int) -> int:
 class Remote:
     def __init__(self, base_url: str, *, transport: httpx.BaseTransport | None = None,
                  retries: int = RETRIES, backoff: float = BACKOFF) -> None:
+        self.index = None  # a session in a bucket: its presigned URLs (FORMAT.md §12)
+        if IndexUrls.is_index_url(base_url):
+            try:
+                self.index = IndexUrls(base_url)
+            except IndexError_ as exc:
+                raise TokenError(f"its URL is not a session index's presigned URL ({exc})") from None
+            base_url = self.index.folder  # what messages show: never the signed query
+            self._index_lock = threading.Lock()
+            self._index_loads = 0
         self.base_url = base_url
         self.retries = retries
         self.backoff = backoff
@@ -93,6 +107,40 @@ class Remote:
                 delay = min(delay * 2, 8.0)
         raise ServerUnreachable(problem, url=self.base_url)
 
+    @property
+    def presigned(self) -> bool:
+        return self.index is not None
+
+    def unlock(self, session_key: bytes, session_id: bytes) -> None:
+        """The session key is known: an SSE-C session's objects can be asked for."""
+        if self.index is not None:
+            self.index.sse_key = sse_c_key(session_key, session_id)
+
+    def _presigned(self, path: str) -> tuple[str, dict[str, str]]:
+        """The URL and headers of ``path`` in a bucket session; the index is fetched again when
+        it lacks the path (an object newer than the index we have); still missing: a 404."""
+        loads = self._index_loads
+        url = self.index.url(path)
+        if url is None:
+            with self._index_lock:
+                if loads == self._index_loads:
+                    self._load_index()
+                url = self.index.url(path)
+        if url is None:
+            raise SessionNotFound(url=self.base_url)
+        try:
+            return url, self.index.headers(path)
+        except IndexError_ as exc:
+            raise IntegrityError(str(exc)) from None
+
+    def _load_index(self) -> None:
+        body = self.get(INDEX_PATH, limit=INDEX_LIMIT)
+        try:
+            self.index.load(body)
+        except IndexError_ as exc:
+            raise IntegrityError(f"the session's index: {exc}") from None
+        self._index_loads += 1
+
     def _say_retry(self, what: str, number: int, delay: float) -> None:
         """"server not answering (...), retry 2 of 5 in 2 s", once per retry number however many
         requests in flight fail at the same time."""
@@ -105,16 +153,22 @@ class Remote:
     def _attempt(self, path: str, offset: int, got: bytearray, limit: int | None,
                  sink: Callable[[bytes], None] | None) -> bytes:
         start = offset + len(got)
-        url = path
+        url, extra = path, {}
+        if self.index is not None:
+            url, extra = ((self.index.index_url, {}) if path == INDEX_PATH
+                          else self._presigned(path))
         for _ in range(MAX_REDIRECTS + 1):
             headers = {"Range": f"bytes={start}-"} if start else {}
-            with self.client.stream("GET", url, headers=headers) as response:
+            with self.client.stream("GET", url, headers={**headers, **extra}) as response:
                 status = response.status_code
                 if status in REDIRECTS:
                     url = self._same_server(response)
                     continue
                 if status in (404, 410):
                     raise SessionNotFound(url=self.base_url)
+                if status == 403 and self.index is not None and time.time() > self.index.expires:
+                    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.index.expires))
+                    raise SessionNotFound(f"its links expired at {when}", url=self.base_url)
                 if status == 416 and start:
                     return bytes(got)
                 if status == 206 and start:
