@@ -658,8 +658,9 @@ def detect_json(project) -> dict:
     database = None
     if project.database is not None:
         db = _as_connected(project.database)
-        database = {"engine": db.engine, "name": db.database, "host": None if db.socket else db.host,
-                    "port": None if db.socket else db.port, "socket": db.socket or None,
+        no_host = db.socket or db.engine == "sqlite"  # a socket, or a file (the name is its path)
+        database = {"engine": db.engine, "name": db.database, "host": None if no_host else db.host,
+                    "port": None if no_host else db.port, "socket": db.socket or None,
                     "user": db.user or None}
     sets = []
     for name, path in project.file_sets.items():

@@ -349,8 +349,8 @@ def test_two_synco_files_and_an_unreadable_one(tmp_path):
 
 def test_nothing_detected(tmp_path):
     exc = error(source, tmp_path)
-    assert str(exc).startswith(f"no known framework in {tmp_path.resolve()} (neos, symfony), "
-                               "and no synco.yaml")
+    assert str(exc).startswith(f"no known framework in {tmp_path.resolve()} (neos, symfony, laravel, "
+                               "wordpress), and no synco.yaml")
     assert "synco.yaml" in exc.hint and "--db-url" in exc.hint
 
 

@@ -169,9 +169,12 @@ def describe(project: Project) -> list[str]:
         lines.append("database: none")
     else:
         db = _as_connected(db)
-        where = f"socket {db.socket}" if db.socket else f"{db.host}:{db.port}"
-        lines.append(f"database: {db.engine} database {db.database} on {where}"
-                     + (f" as user {db.user}" if db.user else ""))
+        if db.engine == "sqlite":
+            lines.append(f"database: sqlite file {db.database}")
+        else:
+            where = f"socket {db.socket}" if db.socket else f"{db.host}:{db.port}"
+            lines.append(f"database: {db.engine} database {db.database} on {where}"
+                         + (f" as user {db.user}" if db.user else ""))
     lines.append(f"base URL: {project.base_url or 'not configured'}")
     for name, path in project.file_sets.items():
         shown = path.relative_to(project.root) if path.is_relative_to(project.root) else path

@@ -84,7 +84,7 @@ class Neos:
         project = Project(framework=NAME, root=ctx.root, context=context, web_root=ctx.root / "Web")
         project.notes += [f"Neos/Flow, FLOW_CONTEXT {context}", f"settings {settings.source}", *notes]
         if ctx.want_database:
-            project.database = database(settings)
+            project.database = database(settings, ctx.root)
         base_uri = settings.get("http", "baseUri")
         project.base_url = str(base_uri) if base_uri else None
         _resources(project, settings, ctx)
@@ -97,7 +97,7 @@ class Neos:
         return project
 
 
-def database(settings: flowconfig.Settings) -> DatabaseUrl:
+def database(settings: flowconfig.Settings, root: Path | None = None) -> DatabaseUrl:
     options = settings.get(*OPTIONS)
     options = options if isinstance(options, dict) else {}
 
@@ -107,7 +107,7 @@ def database(settings: flowconfig.Settings) -> DatabaseUrl:
 
     if options.get("url"):
         url = doctrine.parse(str(options["url"]), settings.origin(*OPTIONS, "url"),
-                             "Neos.Flow.persistence.backendOptions.url")
+                             "Neos.Flow.persistence.backendOptions.url", root)
         return _with_tls(url, options, settings)
     driver = str(options.get("driver") or "pdo_mysql")
     if driver in SQLITE_DRIVERS:
