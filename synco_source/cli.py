@@ -226,6 +226,18 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--no-presets", action="store_true", help="no framework privacy presets")
     _common(detect)
     detect.set_defaults(func=cmd_detect)
+    cleanup = sub.add_parser("cleanup", help="remove sessions of killed runs from a bucket",
+                             description="Remove the sessions under --publish-s3 whose time limit "
+                             "has passed (or whose process on\nthis host is gone), with their "
+                             "unfinished uploads; 'serve --publish-s3' does the\nsame before it "
+                             "publishes (docs/s3.md).", epilog=f"example:\n  {PROG} cleanup "
+                             "--publish-s3 s3://acme-transfer/synco/\n")
+    cleanup.add_argument("--publish-s3", metavar="S3URL", required=True,
+                         help="the bucket and prefix (s3://BUCKET/PREFIX/)")
+    cleanup.add_argument("--s3-endpoint", metavar="URL", help="S3-compatible endpoint "
+                         "(default: $AWS_ENDPOINT_URL, else AWS)")
+    _common(cleanup)
+    cleanup.set_defaults(func=cmd_cleanup)
     version = sub.add_parser("version", help="print the version", description="Print the "
                              f"version (the same as {PROG} --version).",
                              epilog=f"example:\n  {PROG} version\n")
@@ -258,6 +270,17 @@ def find_project(args: argparse.Namespace):
     if not args.no_db:
         detect.require_database(project)
     return project
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    """Sweep a bucket prefix of the sessions of dead runs (what serve --publish-s3 does first)."""
+    from .s3 import Target
+
+    target = Target(args.publish_s3, endpoint=args.s3_endpoint)
+    target.check(say)
+    removed = target.sweep(say)
+    say(f"{removed} session{'s' if removed != 1 else ''} of earlier runs removed from {target.url}")
+    return 0
 
 
 def cmd_detect(args: argparse.Namespace) -> int:

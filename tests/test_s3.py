@@ -77,6 +77,7 @@ class Verifier(ThreadingHTTPServer):
         self.sse: dict[str, str] = {}  # object path -> MD5 of its SSE-C key (base64)
         self.presigned = 0             # presigned GETs verified and let through
         self.plain_gets = 0            # GETs of objects with header authentication
+        self.index_gets = 0            # presigned GETs of an index
         self.refused: list[str] = []
         self.lock = threading.Lock()
         verifier = self
@@ -135,6 +136,7 @@ class Verifier(ThreadingHTTPServer):
             target = urllib.parse.quote(path, safe="/-_.~")
             with self.lock:
                 self.presigned += 1
+                self.index_gets += path.endswith("/index")
         else:
             target = handler.path
             if handler.command == "GET" and path.strip("/").count("/"):
@@ -495,6 +497,25 @@ def test_round_trip_through_the_bucket_with_no_credentials_on_the_laptop(
     assert store.client.unfinished_uploads(where) == []
 
 
+def test_the_laptop_imports_while_the_server_still_uploads(store, shop, mysql_db, aws,
+                                                          monkeypatch):
+    """Started right after the token, the download reads parts as they appear: each new part
+    and its chunks are in a newer index, which the client fetches again when it meets them."""
+    dst = mysql_db("dst", create=False)
+    where = prefix()
+    aws(store.env())
+    monkeypatch.setenv("SYNCO_TEST_DUMP_PAUSE", "1.0")
+    with Source(["--publish-s3", f"s3://{BUCKET}/{where}"], db_url=url_text(shop)) as source:
+        laptop(monkeypatch)
+        before = store.verifier.index_gets
+        result = synco("download", source.token, "--db-url", url_text(dst), "--yes")
+        assert result.code == 0, result.stderr + source.stderr
+    assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
+    # the first index listed only what existed when the laptop began; later parts were not in it
+    assert store.verifier.index_gets - before >= 2, "the index was fetched again as it grew"
+    assert store.keys(where) == []
+
+
 def test_sse_c_round_trip_with_a_recipient_key(store, tmp_path, aws, monkeypatch):
     """--sse-c: every object but the index and the wrapped key is stored under the session's
     SSE-C key, which the laptop derives once it has unwrapped the session key."""
@@ -606,6 +627,21 @@ def test_a_killed_run_is_swept_by_the_next(store, tmp_path, aws):
         assert "its process" in second.stderr
         assert not [k for k in store.keys(where) if sid in k]
         assert store.client.unfinished_uploads(f"{where}{sid}/") == []
+    assert store.keys(where) == []
+
+
+def test_cleanup_removes_what_a_killed_run_left(store, tmp_path, aws):
+    files = make_files(tmp_path / "uploads")
+    where = prefix()
+    aws(store.env())
+    first = Source(["--no-db", "--publish-s3", f"s3://{BUCKET}/{where}", "--files", f"f={files}"])
+    first.wait_ready()
+    first.stop(signal.SIGKILL)
+    assert store.keys(where)
+    run = subprocess.run([sys.executable, "-m", "synco_source.cli", "cleanup", "--publish-s3",
+                          f"s3://{BUCKET}/{where}"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "removed session" in run.stderr and "1 session of earlier runs removed" in run.stderr
     assert store.keys(where) == []
 
 
