@@ -715,14 +715,18 @@ class Dialect:
                                self.pick(self.number(h, 9, 8), LAST_NAMES))
         if kind == "phone":
             return self.concat("'+49 151 '", self.digits(h, 1, 8))
+        # each fake names the hash once or twice: the database computes it once per mention
         if kind == "ipv4":
-            octets = [self.number(h, 1 + 2 * i, 2) for i in range(3)]
-            if not self.my:
-                octets = [f"({o})::text" for o in octets]
-            return self.concat("'10.'", octets[0], "'.'", octets[1], "'.'", octets[2])
+            n = self.number(h, 1, 6)
+            if self.my:
+                return f"INET_NTOA(167772160 + {n})"  # 10.0.0.0 + 24 bits
+            return f"pg_catalog.host('10.0.0.0'::inet + {n})"
         if kind == "ipv6":
-            groups = [self.sub(h, 1 + 4 * i, 4) for i in range(6)]
-            return self.concat("'2001:db8:'", *[x for g in groups for x in (g, "':'")][:-1])
+            groups = self.sub(h, 1, 24)
+            for at in (21, 17, 13, 9, 5):  # colons between the six groups of four
+                groups = (f"INSERT({groups}, {at}, 0, ':')" if self.my
+                          else f"pg_catalog.overlay({groups}, ':', {at}, 0)")
+            return self.concat("'2001:db8:'", groups)
         if kind == "iban":
             bban = self.digits(h, 1, 18)
             if self.my:
