@@ -84,11 +84,11 @@ def test_every_client_command_and_option_is_documented():
     for command in commands:
         words = " ".join(command)
         assert f"synco {words}" in README or command == ("version",), words
-        options = re.findall(r"(--[a-z][a-z-]+)", help_of(*command))
+        options = re.findall(r"(--[a-z][a-z0-9-]+)", help_of(*command))
         assert "--help" in options, f"synco {words} --help lists no options"
         for option in options:
             assert option in README or option == "--help", f"synco {words} {option}"
-    for option in re.findall(r"(--[a-z][a-z-]+)", help_of()):
+    for option in re.findall(r"(--[a-z][a-z0-9-]+)", help_of()):
         assert option in README or option == "--help", f"synco {option}"
 
 
@@ -124,7 +124,7 @@ def test_each_option_in_the_readme_exists_in_its_programs_help():
         if not words:
             continue
         if words[0].startswith("--"):  # an option named in prose
-            option = re.match(r"--[a-z][a-z-]*", words[0]).group()
+            option = re.match(r"--[a-z][a-z0-9-]*", words[0]).group()
             assert option in every["synco"] or option in every["synco-source"], option
             checked += 1
             continue
@@ -142,7 +142,7 @@ def test_each_option_in_the_readme_exists_in_its_programs_help():
                 break
         allowed = help_of(*command, program=program) + help_of(program=program)
         for word in rest:
-            option = re.match(r"--[a-z][a-z-]*", word)
+            option = re.match(r"--[a-z][a-z0-9-]*", word)
             if option:
                 assert re.search(rf"{option.group()}\b", allowed), \
                     f"README: {text!r}: {program} {' '.join(command)} has no {option.group()}"
@@ -194,7 +194,7 @@ def test_every_source_option_is_documented():
     run = subprocess.run([sys.executable, "-m", "synco_source.cli", "serve", "--help"],
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
-    options = set(re.findall(r"(--[a-z][a-z-]+)", run.stdout)) - {"--help"}
+    options = set(re.findall(r"(--[a-z][a-z0-9-]+)", run.stdout)) - {"--help"}
     assert "--db-url" in options, f"synco-source serve --help lists no --db-url: {run.stdout}"
     for option in options:
         assert option in README, f"synco-source serve {option}"
