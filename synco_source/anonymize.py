@@ -309,8 +309,13 @@ SELECT con.oid, pg_catalog.quote_ident(cn.nspname) || '.' || pg_catalog.quote_id
 FROM pg_catalog.pg_constraint con
 JOIN pg_catalog.pg_class c ON c.oid = con.conrelid JOIN pg_catalog.pg_namespace cn ON cn.oid = c.relnamespace
 JOIN pg_catalog.pg_class p ON p.oid = con.confrelid JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
-WHERE con.contype = 'f' AND con.conparentid = 0
+WHERE con.contype = 'f' AND NOT p.relispartition
 ORDER BY 2, con.conname"""
+
+
+# (a foreign key declared on a partitioned table is cloned onto each partition, the tables the
+# dump reads; one that references a partitioned table is cloned for each of its partitions too:
+# those clones are left out, the reference to the partitioned table itself is the one that counts)
 
 
 def _pg_catalog(select, _db: str) -> Catalog:

@@ -348,3 +348,98 @@ def test_a_rules_file_is_checked_on_load(tmp_path):
         write_rules(tmp_path, text)
         with pytest.raises(UsageError, match=re.escape(message)):
             config.load(tmp_path, {})
+
+
+# --- the sample databases -------------------------------------------------------------------
+
+SAMPLE_RULES = """
+tables:
+  customer: {where: "store_id = 1"}
+columns:
+  customer.email: email
+  customer.first_name: first_name
+  customer.last_name: last_name
+  staff.email: email
+  staff.password: {value: "x"}
+  address.phone: phone
+"""
+
+
+def test_pagila_customers_of_one_store_with_payments_and_rentals(pagila_pg, pg_db, tmp_path, monkeypatch):
+    """Pagila's payments are partitioned and reference customers and rentals: only those of the
+    kept customers travel, and the copy imports with every foreign key validated."""
+    dst = pg_db("dst", create=False)
+    folder = write_rules(tmp_path / "app", SAMPLE_RULES)
+    _manifest, chunks, _others, out, _err = serve_and_download(folder, url_text(pagila_pg), url_text(dst),
+                                                               tmp_path, monkeypatch)
+    kept = pg_execute(pagila_pg, "SELECT count(*) FROM customer WHERE store_id = 1")[0][0]
+    assert pg_execute(dst, "SELECT count(*) FROM customer")[0][0] == kept
+    # Pagila's last payment partition has no foreign keys: nothing leads a filter there
+    others = "t.tableoid <> 'public.payment_p2022_07'::regclass"
+    for table, where in (("rental", "true"), ("payment", others)):
+        want = pg_execute(pagila_pg, f"SELECT count(*) FROM {table} t JOIN customer c USING (customer_id) "
+                                     f"WHERE c.store_id = 1 AND {where}")[0][0]
+        assert pg_execute(dst, f"SELECT count(*) FROM {table} t WHERE {where}")[0][0] == want > 0
+    assert pg_execute(dst, "SELECT count(*) FROM payment_p2022_07") == \
+        pg_execute(pagila_pg, "SELECT count(*) FROM payment_p2022_07")
+    assert pg_execute(dst, "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND NOT convalidated") == [(0,)]
+    assert pg_execute(dst, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'")[0][0] > 10
+    emails = [r[0] for r in pg_execute(pagila_pg, "SELECT email FROM customer WHERE store_id = 1 AND email IS NOT NULL")]
+    plain = b"".join(chunks)
+    assert not any(e.encode() in plain for e in emails)
+    assert pg_execute(dst, "SELECT count(*) FROM customer WHERE email NOT LIKE '%@example.org'") == [(0,)]
+    assert "rental (follows the foreign key to customer)" in out
+
+
+def test_sakila_customers_of_one_store_leave_no_orphans(sakila_db, mysql_db, tmp_path, monkeypatch):
+    dst = mysql_db("dst", create=False)
+    folder = write_rules(tmp_path / "app", SAMPLE_RULES)
+    serve_and_download(folder, url_text(sakila_db), url_text(dst), tmp_path, monkeypatch)
+    conn = mysql_connect(dst, dst.database)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM customer WHERE store_id <> 1 OR email NOT LIKE '%@example.org'")
+            assert cur.fetchone() == (0,)
+            # every foreign key of the copy holds
+            cur.execute("SELECT TABLE_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME "
+                        "FROM information_schema.KEY_COLUMN_USAGE WHERE TABLE_SCHEMA = %s "
+                        "AND REFERENCED_TABLE_NAME IS NOT NULL", (dst.database,))
+            for table, column, parent, pcol in cur.fetchall():
+                cur.execute(f"SELECT COUNT(*) FROM `{table}` c WHERE c.`{column}` IS NOT NULL AND NOT EXISTS "
+                            f"(SELECT 1 FROM `{parent}` p WHERE p.`{pcol}` = c.`{column}`)")
+                assert cur.fetchone() == (0,), (table, column, parent)
+            cur.execute("SELECT COUNT(*) FROM payment")
+            assert 0 < cur.fetchone()[0] < 16049
+    finally:
+        conn.close()
+
+
+def test_output_file_holds_the_fakes(mysql_db, tmp_path, monkeypatch):
+    src = mysql_db("src")
+    rows = fill(lambda *s: mysql_execute(src, *s, database=src.database))
+    folder = write_rules(tmp_path / "app")
+    monkeypatch.setenv(anonymize.SECRET_ENV, SECRET)
+    with Source(["--listen", "127.0.0.1:0"], cwd=folder, db_url=url_text(src)) as source:
+        result = synco("download", source.token, "--output", str(tmp_path / "dump.sql"))
+        assert result.code == 0, result.stderr
+    script = (tmp_path / "dump.sql").read_bytes()
+    assert b"@example.org" in script
+    for value in source_strings([r for r in rows if r["id"] >= CUTOFF]):
+        assert value not in script
+
+
+def test_postgresql_foreign_key_declared_on_a_partitioned_table(pg_db, tmp_path, monkeypatch):
+    src, dst = pg_db("src"), pg_db("dst", create=False)
+    pg_execute(src, "CREATE TABLE member (id int PRIMARY KEY, email text, active bool NOT NULL)",
+               "CREATE TABLE visit (id int, member_id int REFERENCES member (id), day date NOT NULL, "
+               "PRIMARY KEY (id, day)) PARTITION BY RANGE (day)",
+               "CREATE TABLE visit_2023 PARTITION OF visit FOR VALUES FROM ('2023-01-01') TO ('2024-01-01')",
+               "CREATE TABLE visit_2024 PARTITION OF visit FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')",
+               "INSERT INTO member SELECT g, 'm' || g || '@mail.example', g % 2 = 0 FROM generate_series(1, 50) g",
+               "INSERT INTO visit SELECT g, 1 + g % 50, DATE '2023-06-01' + g FROM generate_series(1, 400) g")
+    folder = write_rules(tmp_path / "app", "tables:\n  member: {where: active}\ncolumns:\n  member.email: email\n")
+    serve_and_download(folder, url_text(src), url_text(dst), tmp_path, monkeypatch)
+    assert pg_execute(dst, "SELECT count(*) FROM member") == [(25,)]
+    assert pg_execute(dst, "SELECT count(*) FROM visit") == [(200,)]
+    assert pg_execute(dst, "SELECT count(*) FROM visit v JOIN member m ON m.id = v.member_id") == [(200,)]
+    assert pg_execute(dst, "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f'") == [(True,)]
