@@ -443,3 +443,12 @@ def test_postgresql_foreign_key_declared_on_a_partitioned_table(pg_db, tmp_path,
     assert pg_execute(dst, "SELECT count(*) FROM visit") == [(200,)]
     assert pg_execute(dst, "SELECT count(*) FROM visit v JOIN member m ON m.id = v.member_id") == [(200,)]
     assert pg_execute(dst, "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f'") == [(True,)]
+
+
+def test_detect_without_the_database_lists_the_rules_as_written(tmp_path):
+    folder = write_rules(tmp_path / "app")
+    run = run_source(folder, "mysql://nobody@127.0.0.1:1/shop", "detect")
+    assert run.returncode == 0, run.stderr
+    assert "column rule customer.email: email (synco.yaml)" in run.stdout
+    assert "table rule audit: limit 5 order by at desc (synco.yaml)" in run.stdout
+    assert "privacy rules not checked: cannot connect to" in run.stdout
