@@ -21,6 +21,7 @@ import fnmatch
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -369,6 +370,7 @@ class Resolved:
     filters: dict[str, str]  # table -> why its rows are filtered (its rule, or a foreign key)
     refused: list[tuple[str, str, str]]  # strict: (table, column, suggested rule)
     key: str | None  # the derived key for the session variable (None: no fake needs it)
+    notes: list[str] = field(default_factory=list)
 
 
 def _matches(pattern: str, name: str, bare: str) -> bool:
@@ -428,11 +430,19 @@ def resolve(rules: Rules, catalog: Catalog, dumped: Iterable[str],
                     if found is not None:
                         refused.append((table, col.name, found))
     needs_key = any(d.rule.kind in HASHED for d in decisions.values())
+    secret, notes = rules.secret, []
+    if needs_key and not secret and not rules.strict and \
+            all(d.rule.origin.endswith(" preset") for d in decisions.values() if d.rule.kind in HASHED):
+        # presets only: a key of this session, so that a project without a secret still keeps
+        # its personal data on the server; the fakes then change from one pull to the next
+        secret = secrets.token_hex(32)
+        notes.append(f"no anonymize secret: the presets' fakes use a key of this session only, and "
+                     f"change with every pull (set {SECRET_ENV} to keep them)")
     if listing:
         return Resolved({}, list(decisions.values()),
                         {t: why for t, (_c, why) in _filters(rules, catalog, dumped, bare, skipped).items()},
                         refused, None)
-    if (needs_key or rules.strict) and not rules.secret:
+    if (needs_key or rules.strict) and not secret:
         why = "column rules with fakes need" if needs_key else "anonymize: strict needs"
         raise UsageError(f"{origin}: {why} a secret, and none is set",
                          hint=f"set {SECRET_ENV} in the server's environment (e.g. from "
@@ -450,7 +460,7 @@ def resolve(rules: Rules, catalog: Catalog, dumped: Iterable[str],
                               f"brackets would do; keep: when a column is not personal)")
     filters = _filters(rules, catalog, dumped, bare, skipped)
     shapes: dict[str, Shape] = {}
-    dialect = Dialect(catalog.engine, rules.secret or "")
+    dialect = Dialect(catalog.engine, secret or "")
     for d in decisions.values():
         if d.rule.kind == "keep":
             continue
@@ -459,7 +469,7 @@ def resolve(rules: Rules, catalog: Catalog, dumped: Iterable[str],
     for table, (condition, _why) in filters.items():
         shapes.setdefault(table, Shape()).where = condition
     return Resolved(shapes, list(decisions.values()), {t: why for t, (_c, why) in filters.items()},
-                    refused, derived_key(rules.secret) if rules.secret and needs_key else None)
+                    refused, derived_key(secret) if secret and needs_key else None, notes)
 
 
 def _pick(rules: Rules, table: str, bare: str, column: str) -> ColumnRule | None:
@@ -804,7 +814,7 @@ def describe(rules: Rules, resolved: Resolved | None, bare: Callable[[str], str]
     """Lines for ``synco-source detect``: the rules and where they apply."""
     lines = []
     secret = (f"anonymize secret: from {rules.secret_origin}" if rules.secret
-              else "anonymize secret: not set")
+              else f"anonymize secret: not set ({SECRET_ENV}); presets then use a key of each session")
     if rules.columns or rules.presets or rules.strict:
         lines.append(secret)
     if rules.strict:
@@ -853,7 +863,7 @@ def checked(rules: Rules, dumper, engine: str, database: str, skipped) -> Resolv
 
 def summary(resolved: Resolved, bare: Callable[[str], str]) -> list[str]:
     """What serve says about the rules it applies (names only, never a value)."""
-    lines = []
+    lines = list(resolved.notes)
     changed = [d for d in resolved.decisions if d.rule.kind != "keep"]
     if changed:
         shown = ", ".join(f"{bare(d.table)}.{d.column} ({d.rule.text()})" for d in changed)

@@ -190,10 +190,10 @@ def run_detect(folder, db_url: str, *args: str) -> str:
     return run.stdout
 
 
-def dumped_rows(url, project, presets: bool = True) -> dict[str, list[bytes]]:
+def dumped_rows(url, project, presets: bool = True, secret: str | None = SECRET) -> dict[str, list[bytes]]:
     from synco_source.produce import bare_name
 
-    privacy = detect.privacy(project, presets=presets, env={anonymize.SECRET_ENV: SECRET})
+    privacy = detect.privacy(project, presets=presets, env={anonymize.SECRET_ENV: secret} if secret else {})
     with engines.dumper(url) as dumper:
         anonymize.prepare(dumper, url.engine, url.database, privacy, lambda t: False)
         return {bare_name(t): list(dumper.rows(t)) for t in dumper.tables()}
@@ -217,6 +217,22 @@ def test_neos_presets_on_mariadb(mysql_db, tmp_path):
     assert b"Neos.Neos:Backend" in plain  # no rule: as it was
     untouched = b"".join(r for rs in dumped_rows(db, project, presets=False).values() for r in rs)
     assert b"jane@agency.example" in untouched
+    # stable with a secret; without one the presets still apply, with a key of each session
+    assert dumped_rows(db, project) == rows
+    once, twice = dumped_rows(db, project, secret=None), dumped_rows(db, project, secret=None)
+    for one in (once, twice):
+        assert b"jane@agency" not in b"".join(r for rs in one.values() for r in rs)
+    assert once != twice != rows
+
+
+def test_presets_without_a_secret_use_a_key_of_the_session_but_own_rules_need_one():
+    preset = Rules(presets=[column_rule("customer.email", "email", "neos preset")])
+    got = anonymize.resolve(preset, shop(), TABLES)
+    assert got.key and "change with every pull" in got.notes[0]
+    assert anonymize.resolve(preset, shop(), TABLES).key != got.key
+    mine = Rules(presets=preset.presets, columns=[column_rule("customer.name", "first_name")])
+    with pytest.raises(UsageError, match="a secret, and none is set"):
+        anonymize.resolve(mine, shop(), TABLES)
 
 
 def test_symfony_user_table_from_security_yaml(tmp_path):
