@@ -139,6 +139,9 @@ class Context:
 
 
 class Framework(Protocol):
+    """A framework module's ``FRAMEWORK``. It may also have ``privacy_presets(project) ->
+    list[anonymize.ColumnRule]``: column rules that apply by themselves (docs/privacy.md)."""
+
     name: str
 
     def matches(self, root: Path) -> str | None: ...
