@@ -18,11 +18,12 @@ def import_from_checkout():
 
 
 # stdlib that neither program needs (tests, GUI, docs, other protocols and formats). Not ctypes:
-# psycopg imports it (psycopg.pq.misc) even with its C implementation.
+# psycopg imports it (psycopg.pq.misc) even with its C implementation. Not sqlite3 (the SQLite
+# engine, both sides) nor xml.etree and pyexpat (the S3 target reads the store's XML answers).
 STDLIB_EXCLUDES = [
     "tkinter", "_tkinter", "turtle", "turtledemo", "idlelib", "lib2to3", "pydoc", "pydoc_data",
     "doctest", "unittest", "test", "distutils", "setuptools", "pkg_resources", "pip", "ensurepip",
-    "venv", "xmlrpc", "xml", "pyexpat", "_elementtree", "sqlite3", "_sqlite3", "dbm", "curses",
+    "venv", "xmlrpc", "xml.dom", "xml.sax", "xml.parsers.expat.model", "dbm", "curses",
     "_curses", "_curses_panel", "readline", "multiprocessing", "_multiprocessing",
     "pickletools", "tracemalloc", "_tracemalloc", "cProfile", "profile", "pstats", "pdb",
     "bdb", "ftplib", "imaplib", "poplib", "smtplib", "nntplib", "telnetlib", "mailbox", "tarfile",

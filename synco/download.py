@@ -437,11 +437,12 @@ class Download:
                             state.owe_files(staging.plan.root, self.opts.db_url.database)
                     target.commit()
                     self.summary.previous = self.kept
+                    prints = getattr(target, "fingerprint", None)  # taken before the swap
                     target = None
                     self.ui.did_change("the database", f"the SQL file {self.opts.output} was written"
                                        if self.opts.output is not None else
                                        f"the database {self.opts.db_url.database} was replaced")
-                    self._record_import(database)
+                    self._record_import(database, prints)
                 for staging in stagings:
                     self._commit_files(staging)
             finally:
@@ -488,15 +489,15 @@ class Download:
         elif what in self.ui.pending:
             self.ui.pending.remove(what)
 
-    def _record_import(self, database: dict) -> None:
-        """Fingerprint the database just swapped in, for synco verify (synco/verify.py); a
-        failure only costs the record."""
+    def _record_import(self, database: dict, prints: dict | None = None) -> None:
+        """Fingerprint the database just swapped in, for synco verify (synco/verify.py), unless
+        the loader took it already (``prints``); a failure only costs the record."""
         if self.opts.output is not None:
             return
         from . import verify
 
         try:
-            verify.record_import(self.opts.db_url, database)
+            verify.record_import(self.opts.db_url, database, prints=prints)
         except (SyncoError, OSError) as exc:
             self.ui.warn(f"could not record the imported tables for 'synco verify': {exc}")
 

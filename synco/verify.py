@@ -68,13 +68,16 @@ def forget(url: DatabaseUrl, folder: Path | None = None) -> None:
         pass
 
 
-def record_import(url: DatabaseUrl, manifest: dict, folder: Path | None = None) -> float:
+def record_import(url: DatabaseUrl, manifest: dict, folder: Path | None = None,
+                  prints: dict | None = None) -> float:
     """Fingerprint the freshly imported database and record it with the manifest's chunk lists;
-    returns the seconds the fingerprint took. Raises (SyncoError, OSError) on failure, after
-    removing any older record."""
+    returns the seconds the fingerprint took. ``prints``: the fingerprint the loader took of the
+    imported tables before its swap (PostgreSQL's, while it built the indexes); None: take it
+    now. Raises (SyncoError, OSError) on failure, after removing any older record."""
     forget(url, folder)
     start = time.monotonic()
-    prints = engines.fingerprint(url)
+    if prints is None:
+        prints = engines.fingerprint(url)
     took = time.monotonic() - start
     tables = {}
     for table in manifest["tables"]:

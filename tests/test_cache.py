@@ -57,6 +57,7 @@ class Folder:
     def __init__(self, root: Path, ranges: bool = True) -> None:
         self.root, self.ranges = root, ranges
         self.requests: list[tuple[str, str | None]] = []
+        self.sent = 0  # body bytes answered
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path.lstrip("/").partition("/")[2]  # below the session id
@@ -69,8 +70,11 @@ class Folder:
         match = re.fullmatch(r"bytes=(\d+)-", rng or "")
         if self.ranges and match and int(match.group(1)) < len(data):
             start = int(match.group(1))
+            self.sent += len(data) - start
             return httpx.Response(206, content=data[start:], headers={
                 "content-range": f"bytes {start}-{len(data) - 1}/{len(data)}"})
+        if request.url.query != b"done":  # the client's final request counts on neither side
+            self.sent += len(data)
         return httpx.Response(200, content=data)
 
     def chunk_requests(self, names: set[str]) -> list[tuple[str, str | None]]:
@@ -370,7 +374,12 @@ def test_a_kept_partial_object_is_continued_with_range(session, shop, mysql_db, 
             others = sum((folder / "o" / c["id"]).stat().st_size
                          for c in {c["id"]: c for c in chunks_of(manifest)}.values() if c is not big
                          and c["id"] != big["id"])
-            assert summary.bytes_fetched == others + len(blob) - len(start)
+            chunk_bytes = others + len(blob) - len(start)
+            ids = {c["id"] for c in chunks_of(manifest)}
+            non_chunks = sum((folder / p).stat().st_size for p, _ in served.requests
+                             if not p.startswith("o/") or p[2:] not in ids) - len((folder / "meta").read_bytes())
+            # every byte received counts (the meta, the manifest), and of the big chunk only its rest
+            assert summary.bytes_fetched == served.sent == chunk_bytes + non_chunks
         if label == "damaged start":
             assert requests == [(big["id"], f"bytes={len(start)}-"), (big["id"], None)]
         assert not partial.exists(), "a finished object's partial is removed"

@@ -25,7 +25,9 @@ CLIENT = DIST / f"synco-{PLATFORM}"
 PYI_SERVER = REPO / "build" / "work" / "pyi" / "synco-source"  # the PyInstaller stage of SERVER
 BUILD_PYTHON = REPO / "build" / "work" / "venv" / "bin" / "python"
 MIB = 1024 * 1024
-MAX_SERVER_SIZE = 16 * MIB
+# a guard against gross growth: 16.6 MB before SQLite (sqlite3, about 0.7 MB) and the S3 target
+# (xml.etree and pyexpat) joined the server binary, 17.5 MB after
+MAX_SERVER_SIZE = 18 * MIB
 # A guard against a gross regression (say, a second unpacking), not the measurement: start-up is
 # measured side by side in bench/bench_binary.py (0.30 s on a quiet machine; the same binary takes
 # 0.55 s on a slower one, where 0.5 s failed whatever the code was).

@@ -17,6 +17,7 @@ import psycopg
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
 from ..common import PREV, SHADOW, fault_point, no_previous_copy, no_sigint
+from . import post
 from .lanes import LANES, Lanes
 from .sql import (check_name, connect, connect_maintenance, copy_from, error_text, failing, qi, ql, query,
                   set_encoding)
@@ -110,8 +111,18 @@ def not_loadable(obj: dict, exc: psycopg.Error) -> DatabaseError:
                               "left unchanged")
 
 
+def execute(conn, obj: dict) -> None:
+    """Run one schema statement; a refusal names the object and the statement (not_loadable)."""
+    try:
+        conn.execute(obj["sql"])
+    except psycopg.Error as exc:
+        raise not_loadable(obj, exc) from None
+
+
 class Loader:
-    """Loads chunks into ``<db>__synco_new``; commit() swaps it in, keeping ``<db>__synco_prev``."""
+    """Loads chunks into ``<db>__synco_new``; commit() swaps it in, keeping ``<db>__synco_prev``.
+    After commit(), ``fingerprint`` is that of the tables (fingerprint.py), taken in the shadow
+    database while the indexes were built (post.py), or None when it could not be taken."""
 
     def __init__(self, url: DatabaseUrl) -> None:
         self.url = url
@@ -124,6 +135,7 @@ class Loader:
         self._copy_sql: dict[str, str] = {}
         self._lanes: Lanes | None = None
         self.notes: list[str] | None = None
+        self.fingerprint: dict | None = None
 
     def recover(self) -> list[str]:
         """Take the target's run lock and drop an earlier, killed run's shadow database; what was
@@ -179,10 +191,7 @@ class Loader:
 
     def _run(self, statements: list[dict]) -> None:
         for obj in statements:
-            try:
-                self.conn.execute(obj["sql"])
-            except psycopg.Error as exc:
-                raise not_loadable(obj, exc) from None
+            execute(self.conn, obj)
 
     def load(self, table: str, chunk: bytes) -> None:
         if table not in self._copy_sql:
@@ -201,7 +210,8 @@ class Loader:
             raise DatabaseError("commit() called before begin()")
         self._lanes.finish()
         self._close_lanes()
-        self._run(schema["post"])
+        # in order, each table's fingerprint taken meanwhile on other connections (post.py)
+        self.fingerprint = post.run(schema["post"], self.conn, lambda: self._session("UTF8"), execute)
         self.conn.close()
         self.conn = None
         with failing(f"cannot swap {self.shadow!r} in as {self.target!r}; nothing was changed"):
