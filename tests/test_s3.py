@@ -695,8 +695,10 @@ class Flaky(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, target: str, fail: int = 0, region: str = "") -> None:
-        self.target, self.fail, self.seen, self.region = target, fail, 0, region
+    def __init__(self, target: str, fail: int = 0, region: str = "", refuse: str = "") -> None:
+        """``refuse``: "skew" answers every request as a store whose clock differs by more than
+        15 minutes; "sse-c" refuses every request with SSE-C headers, as a store without it."""
+        self.target, self.fail, self.seen, self.region, self.refuse = target, fail, 0, region, refuse
         flaky = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -719,6 +721,20 @@ class Flaky(ThreadingHTTPServer):
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
+                    return
+                sse_c = any(k.lower().startswith("x-amz-server-side-encryption-customer")
+                            for k in self.headers.keys())
+                refusal = {"skew": (403, b"<Error><Code>RequestTimeTooSkewed</Code><Message>The "
+                                         b"difference between the request time and the current time "
+                                         b"is too large.</Message></Error>"),
+                           "sse-c": (400, b"<Error><Code>NotImplemented</Code><Message>Server side "
+                                          b"encryption with customer keys is not implemented"
+                                          b"</Message></Error>") if sse_c else None}.get(flaky.refuse)
+                if refusal:
+                    self.send_response(refusal[0])
+                    self.send_header("Content-Length", str(len(refusal[1])))
+                    self.end_headers()
+                    self.wfile.write(refusal[1])
                     return
                 if flaky.seen <= flaky.fail:
                     data = b"<Error><Code>SlowDown</Code><Message>slow</Message></Error>"
@@ -803,7 +819,8 @@ def serve_error(args: list[str], env: dict[str, str], aws) -> tuple[int, str, st
 
 
 @pytest.mark.parametrize("case", ["unknown key", "wrong secret", "no permission", "no bucket",
-                                  "unreachable", "not s3", "no credentials", "ttl"])
+                                  "unreachable", "not s3", "no credentials", "ttl", "clock skew",
+                                  "no sse-c"])
 def test_bad_setups_are_one_line_and_leave_nothing(store, aws, case, tmp_path):
     where = prefix()
     env, bucket = store.env(), BUCKET
@@ -830,6 +847,13 @@ def test_bad_setups_are_one_line_and_leave_nothing(store, aws, case, tmp_path):
     elif case == "no credentials":
         env = {"AWS_ENDPOINT_URL": store.endpoint}
         expect = "--publish-s3 needs credentials"
+    elif case == "clock skew":
+        env["AWS_ENDPOINT_URL"] = Flaky(store.moto, refuse="skew").url
+        expect = "this host's clock is wrong (RequestTimeTooSkewed)"
+    elif case == "no sse-c":
+        env["AWS_ENDPOINT_URL"] = Flaky(store.moto, refuse="sse-c").url
+        args = ["--sse-c"]
+        expect = "the S3 store refused SSE-C"
     else:
         args = ["--ttl", "8d"]
         expect = "at most 7 days"
