@@ -133,6 +133,24 @@ def dump_database(url: DatabaseUrl, store: ChunkStore, progress: Progress, plan:
     return {"engine": url.engine, "database": url.database, "schema": schema, "tables": tables}
 
 
+class _NoDatabase(Exception):
+    pass
+
+
+def _select_without_database(plan: Plan, selections: dict) -> None:
+    """With no database dumped (--no-db), the file selectors that need no query still choose
+    (Laravel's storage set leaves out public/); one that queries the database keeps its whole set."""
+    def select(sql: str) -> list[tuple]:
+        raise _NoDatabase
+
+    for name, selector in plan.file_selectors.items():
+        if name in plan.file_sets:
+            try:
+                selections[name] = selector(select, set())
+            except _NoDatabase:
+                continue
+
+
 def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[dict]:
     """Publish everything in ``plan`` into ``session``; returns the meta's list of sets."""
     progress = Progress(session, say)
@@ -149,6 +167,8 @@ def produce(session: Session, plan: Plan, say: Callable[[str], None]) -> list[di
             left_out = [t["name"] for t in body["tables"] if t.get("skipped")]
             if left_out:
                 say(f"rows left out (use --all to include them): {', '.join(left_out)}")
+        if plan.database is None:
+            _select_without_database(plan, selections)
         for name, root in plan.file_sets.items():
             say(f"indexing file set {name} in {root}")
             progress.update(force=True, step="files", set=name)

@@ -393,3 +393,21 @@ def test_real_php_file_is_not_run(tmp_path):
     source(tmp_path, php=SH)
     local(tmp_path, php=SH)
     assert not os.path.exists(tmp_path / "ran")
+
+
+def test_no_db_still_leaves_public_out_of_the_storage_set(tmp_path):
+    """synco-source serve --no-db: selectors that need no query still choose (storage without
+    public/); one that queries the database keeps its whole set, as before."""
+    from synco_frameworks.base import FileSelection
+    from synco_source.produce import Plan, _select_without_database
+
+    def needs_db(select, tables):
+        select("SELECT 1")
+        return FileSelection(include={"x"})
+
+    plan = Plan(file_sets={"storage": tmp_path, "resources": tmp_path},
+                file_selectors={"storage": lambda select, tables: FileSelection(include={"a.txt"}),
+                                "resources": needs_db})
+    chosen: dict = {}
+    _select_without_database(plan, chosen)
+    assert set(chosen) == {"storage"} and chosen["storage"].include == {"a.txt"}
