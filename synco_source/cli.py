@@ -294,11 +294,25 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_row_filters(rules, project):
+    """The framework's smart exclusions of rows (WordPress's transients) as table rules after
+    synco.yaml's, which win for the same table (the first rule that matches applies)."""
+    if not getattr(project, "row_filters", None):
+        return rules
+    from synco_source import anonymize
+
+    rules = rules if rules is not None else anonymize.Rules()
+    rules.tables = list(rules.tables) + [
+        anonymize.TableRule(pattern, where=cond, origin=f"{project.framework} smart exclusion")
+        for pattern, cond in project.row_filters]
+    return rules
+
+
 def privacy_rules(project, args: argparse.Namespace):
     """synco.yaml's tables:/columns: rules over the framework's presets (docs/privacy.md)."""
     from synco_frameworks import detect
 
-    return detect.privacy(project, presets=not args.no_presets)
+    return with_row_filters(detect.privacy(project, presets=not args.no_presets), project)
 
 
 def privacy_lines(project, rules) -> list[str]:

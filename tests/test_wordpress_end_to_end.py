@@ -33,7 +33,8 @@ def wordpress_site(url, site_url: str) -> None:
         cur.executemany("INSERT INTO wp_options (option_name, option_value) VALUES (%s, %s)", [
             ("siteurl", site_url), ("home", site_url),
             ("widget_text", ser(swap(WIDGET, "https://shop.example.com", site_url))),
-            ("_transient_feed", ser({"url": site_url + "/feed"}))])
+            ("_transient_feed", ser({"url": site_url + "/feed"})),
+            ("_site_transient_update_core", "a:0:{}"), ("my_transient_setting", "kept")])
         cur.execute("CREATE TABLE wp_postmeta (meta_id BIGINT AUTO_INCREMENT PRIMARY KEY, "
                     "meta_value LONGTEXT) DEFAULT CHARSET=utf8mb4")
         cur.execute("INSERT INTO wp_postmeta (meta_value) VALUES (%s)",
@@ -78,7 +79,10 @@ def test_wordpress_round_trip_uploads_from_the_site_and_url_rewritten(shop, mysq
     options = dict(query(dst, "SELECT option_name, option_value FROM wp_options"))
     assert options["home"] == "http://laptop.test" and options["siteurl"] == "http://laptop.test"
     assert options["widget_text"] == ser(swap(WIDGET, "https://shop.example.com", "http://laptop.test"))
-    assert options["_transient_feed"] == ser({"url": "http://laptop.test/feed"})  # transients travel
+    # transients are left out (smart exclusion: cached values); a name that only contains the word stays
+    assert "_transient_feed" not in options and "_site_transient_update_core" not in options
+    assert options["my_transient_setting"] == "kept"
+    assert "the transients in wp_options" in source.stderr
     assert query(dst, "SELECT meta_value FROM wp_postmeta")[0][0] == ser(
         {"file": "http://laptop.test/wp-content/uploads/2024/05/ü.jpg", "sizes": [1, 2]})
     assert f"site URL {site} → http://laptop.test" in result.stderr
@@ -105,6 +109,7 @@ def test_wordpress_round_trip_uploads_from_the_site_and_url_rewritten(shop, mysq
             again = synco("download", source.token, "--yes", cwd=here)
             assert again.code == 0, again.stderr
     assert query(dst, "SELECT COUNT(*) FROM wp_actionscheduler_logs")[0][0] == 50
+    assert query(dst, "SELECT COUNT(*) FROM wp_options WHERE option_name LIKE '%transient%'")[0][0] == 3
     assert dict(query(dst, "SELECT option_name, option_value FROM wp_options"))["home"] == "http://before.test"
     with StaticServer(server) as web:
         wordpress_site_url(shop, web.url.rstrip("/"))

@@ -43,6 +43,10 @@ SKIP_TABLE_DATA = {
     "actionscheduler_logs": "Action Scheduler's log",
     "woocommerce_sessions": "WooCommerce's sessions",
 }
+# the options rows kept: not the transients (cached values with an expiry, made again on demand);
+# '!' escapes LIKE's wildcards the same way in MySQL and MariaDB
+TRANSIENTS = ("option_name NOT LIKE '!_transient!_%' ESCAPE '!' "
+              "AND option_name NOT LIKE '!_site!_transient!_%' ESCAPE '!'")
 # files of the uploads folder that web servers do not hand out: they travel encrypted
 NOT_SERVED = re.compile(r"(^|/)\.|\.(php\d?|phtml|phar)$", re.I)
 
@@ -443,8 +447,12 @@ class WordPress:
             if project.context.startswith("multisite"):
                 patterns += [f"{prefix}[0-9]*_{table}" for table in SKIP_TABLE_DATA]
             project.skip_table_data = patterns
+            options = [f"{prefix}options"] + ([f"{prefix}[0-9]*_options"]
+                                              if project.context.startswith("multisite") else [])
+            project.row_filters = [(table, TRANSIENTS) for table in options]
             project.notes.append("left out (--all copies them): rows of " + ", ".join(
-                f"{prefix}{table} ({why})" for table, why in SKIP_TABLE_DATA.items()))
+                f"{prefix}{table} ({why})" for table, why in SKIP_TABLE_DATA.items())
+                + f", and the transients in {prefix}options (cached values WordPress makes again)")
         if ctx.side == "local":
             _post_import(project, ctx, prefix, home, siteurl)
         return project
