@@ -23,6 +23,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass, field
 
 from .errors import UsageError
@@ -111,6 +112,10 @@ class TableRule:
     limit: int | None = None
     order: str | None = None
     origin: str = "synco.yaml"
+    # a framework's smart exclusion of rows: applies only where its table and the tables its
+    # condition reads (``needs``, bare names) exist; otherwise it is left out silently
+    optional: bool = False
+    needs: tuple[str, ...] = ()
 
     def text(self) -> str:
         if self.skip:
@@ -394,6 +399,10 @@ def resolve(rules: Rules, catalog: Catalog, dumped: Iterable[str],
     dumped = list(dumped)
     bare = {t: catalog.bare(t) for t in dumped}
     origin = rules.origin
+    present = {catalog.bare(t) for t in catalog.tables}
+    rules = dataclasses.replace(rules, tables=[
+        r for r in rules.tables if not r.optional or (
+            any(_matches(r.pattern, t, bare[t]) for t in dumped) and set(r.needs) <= present)])
     for rule in rules.tables:
         if not _glob(rule.pattern) and not any(_matches(rule.pattern, t, bare[t]) for t in dumped):
             raise UsageError(f"{rule.origin}: tables: {rule.pattern}: no such table",

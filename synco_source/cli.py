@@ -303,8 +303,9 @@ def with_row_filters(rules, project):
 
     rules = rules if rules is not None else anonymize.Rules()
     rules.tables = list(rules.tables) + [
-        anonymize.TableRule(pattern, where=cond, origin=f"{project.framework} smart exclusion")
-        for pattern, cond in project.row_filters]
+        anonymize.TableRule(pattern, where=cond, origin=f"{project.framework} smart exclusion",
+                            optional=True, needs=tuple(needs))
+        for pattern, cond, *needs in project.row_filters]
     return rules
 
 

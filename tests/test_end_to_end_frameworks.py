@@ -155,10 +155,23 @@ def test_neos_resources_listed_public_from_the_web_and_thumbnails_left_out(shop,
         assert tree(local)[photo][0] == (remote / photo).read_bytes()
         assert [p for p in web.paths if "photo%20one.jpg" in p], "the public resource came from the web"
         assert "1 fetched from" in source.stderr and "1 used only by thumbnails left out" in source.stderr
+        # the thumbnail's own resource row is left out with its file (no row without a file)
+        assert resource_rows(dst) == ["r-photo", "r-secret"]
         with Source(["--listen", "127.0.0.1:0", "--all"], cwd=server) as source:
             again = synco("download", source.token, "--yes", cwd=laptop)
             assert again.code == 0, again.stderr
         assert sorted(tree(local)) == sorted([photo, secret, thumb])
+        assert resource_rows(dst) == ["r-photo", "r-secret", "r-thumb"]
+
+
+def resource_rows(url) -> list[str]:
+    conn = mysql_connect(url, url.database)
+    with conn.cursor() as cur:
+        cur.execute("SELECT persistence_object_identifier FROM "
+                    "neos_flow_resourcemanagement_persistentresource ORDER BY 1")
+        rows = [r[0] for r in cur.fetchall()]
+    conn.close()
+    return rows
 
 
 def test_neos_resources_published_to_an_s3_target_come_from_its_base_uri(shop, mysql_db, tmp_path):

@@ -405,3 +405,31 @@ def test_detection_needs_only_the_standard_library_and_pyyaml():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     allowed = {"synco_frameworks", "synco_source", "yaml", "_yaml"}
     assert {"synco_frameworks", "yaml"} <= set(run.stdout.split()) <= allowed, run.stdout
+
+
+@pytest.mark.parametrize("target, options, url, path", [
+    ("S3Target", {"bucket": "b", "baseUri": "https://cdn.example.com/media/"},
+     "https://cdn.example.com/", "media/{sha1}/{filename}"),
+    ("S3Target", {"bucket": "media", "keyPrefix": "res/", "persistentResourceUris": {
+        "pattern": "https://{bucketName}.s3.example.com/{keyPrefix}{sha1}/{filename}"}},
+     "https://media.s3.example.com/", "res/{sha1}/{filename}"),
+    ("GcsTarget", {"bucket": "b", "keyPrefix": "/res/"},
+     "https://storage.googleapis.com/", "b/res/{sha1}/{filename}"),
+    ("GcsTarget", {"bucket": "b", "keyPrefix": "res/", "baseUri": "https://cdn.example.com/"},
+     "https://cdn.example.com/", "res/{sha1}/{filename}"),
+    ("S3Target", {"bucket": "b"}, None, None),  # the object URL would name the region's host
+    ("S3Target", {"baseUri": "https://x.example/", "persistentResourceUris": {"pattern": "{baseUri}{md5}"}},
+     None, None),
+    ("FileSystemSymlinkTarget", {"baseUri": "https://x.example/"}, None, None),
+])
+def test_neos_bucket_targets_give_the_url_flow_gives(target, options, url, path):
+    """Flownative's S3Target and GcsTarget: persistentResourceUris.pattern, keyPrefix, baseUri,
+    as their getPublicPersistentResourceUri builds the URL of a persistent resource."""
+    from synco_frameworks.neos import remote_target
+    from synco_frameworks.neos_resources import remote_path
+
+    found = remote_target(target, options)
+    assert found == ((url, path) if url else None)
+    if found:
+        assert remote_path(found[1], "a" * 40, "my photo.JPG") == path.format(
+            sha1="a" * 40, filename="my%20photo.JPG")

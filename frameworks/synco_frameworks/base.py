@@ -72,9 +72,10 @@ class Project:
     web_root: Path | None = None  # the folder the web server serves at base_url (Web/, public/)
     public_sets: set[str] = field(default_factory=set)  # file sets the web server also serves
     skip_table_data: list[str] = field(default_factory=list)  # names or fnmatch patterns
-    # smart exclusions of rows: (table name or pattern, SQL condition of the rows kept), applied in
-    # the dump like synco.yaml's tables: {where} rules, which win (empty with --all)
-    row_filters: list[tuple[str, str]] = field(default_factory=list)
+    # smart exclusions of rows: (table name or pattern, SQL condition of the rows kept, and the
+    # other tables the condition reads), applied in the dump like synco.yaml's tables: {where}
+    # rules, which win; only where those tables exist (empty with --all)
+    row_filters: list[tuple] = field(default_factory=list)
     # after an import (local side), in this order: internal steps (the data first), the
     # framework's commands, then synco.yaml's after_import lines; see steps()
     actions: list[Step] = field(default_factory=list)  # internal steps the client carries out

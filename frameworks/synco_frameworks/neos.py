@@ -8,6 +8,7 @@ Production on the server, Development locally) as ``flowconfig`` reads them.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from synco_source import dburl
@@ -90,8 +91,12 @@ class Neos:
         _resources(project, settings, ctx)
         if not ctx.all_data:
             project.skip_table_data = list(SKIP_TABLE_DATA)
+            # the thumbnails' own resource rows go with them (their files are left out too)
+            project.row_filters = [(neos_resources.RESOURCE_TABLE, neos_resources.NOT_THUMBNAIL_SQL,
+                                    neos_resources.THUMBNAIL_TABLE)]
             project.notes.append("left out (--all copies them): rows of " + ", ".join(
-                f"{table} ({why})" for table, why in SKIP_TABLE_DATA.items()))
+                f"{table} ({why})" for table, why in SKIP_TABLE_DATA.items())
+                + f", and the rows of {neos_resources.RESOURCE_TABLE} that only thumbnails use")
         if ctx.side == "local":
             _post_import(project, ctx, context)
         return project
@@ -173,24 +178,56 @@ def _resources(project: Project, settings: flowconfig.Settings, ctx: Context) ->
     options = _mapping(target.get("targetOptions"))
     target_path = ctx.path(str(options.get("path") or "/"))
     uri = str(options.get("baseUri") or "_Resources/Persistent/")
-    # an S3 target publishes to a bucket with an absolute base URI: nothing to look at on disk
-    remote = target_class == "S3Target" and uri.startswith(("http://", "https://"))
+    # a bucket target (S3, Google Cloud Storage) publishes by itself: nothing to look at on disk
+    remote = remote_target(target_class, options)
     if remote or (target_class in FILESYSTEM_TARGETS and target_path.is_relative_to(ctx.root / "Web")):
         project.public_sets.add(RESOURCES)
     public = RESOURCES in project.public_sets
     if ctx.side == "source":
         if remote:
-            public_url = uri.rstrip("/") + "/"
+            public_url, layout = remote
         else:
-            public_url = (project.base_url.rstrip("/") + "/" + uri.strip("/") + "/"
-                          if public and project.base_url else None)
-        layout = ("subdivided" if options.get("subdivideHashPathSegment") else "flat") if remote else None
+            public_url, layout = (project.base_url.rstrip("/") + "/" + uri.strip("/") + "/"
+                                  if public and project.base_url else None), None
         project.file_selectors[RESOURCES] = neos_resources.selector(
             target_path if public and not remote else None, public_url,
             keep_thumbnails=ctx.all_data, remote_layout=layout)
-    where = (f"public, published to {uri}" if remote else
+    where = (f"public, published to {remote[0]}" if remote else
              f"public, published to {ctx.rel(target_path)}" if public else "not public")
     project.notes.append(f"file set {RESOURCES}: {ctx.rel(folder)} ({where})")
+
+
+def remote_target(target_class: str, options: dict) -> tuple[str, str] | None:
+    """(the URL the files are under, the template of each file's path below it) of a bucket
+    target, as its ``getPublicPersistentResourceUri`` makes the URL: Flownative's S3Target and
+    GcsTarget with ``persistentResourceUris.pattern`` (``{baseUri}``, ``{bucketName}``,
+    ``{keyPrefix}``, ``{sha1}``, ``{filename}``, ``{fileExtension}``), else ``baseUri`` followed by
+    ``<sha1>/<filename>`` (GcsTarget: with the key prefix; without a ``baseUri``, its public
+    storage URL). None: not a bucket target, or one whose URLs cannot be told (an S3Target
+    without baseUri or pattern names the region's own host, a pattern with ``{md5}``…)."""
+    if target_class not in ("S3Target", "GcsTarget"):
+        return None
+    base = str(options.get("baseUri") or "")
+    bucket = str(options.get("bucket") or "")
+    prefix = str(options.get("keyPrefix") or "")
+    prefix = prefix.lstrip("/") if target_class == "GcsTarget" else prefix
+    pattern = str(_mapping(options.get("persistentResourceUris")).get("pattern") or "")
+    if not pattern:
+        if target_class == "GcsTarget":
+            pattern = ("{baseUri}{keyPrefix}{sha1}/{filename}" if base else
+                       "https://storage.googleapis.com/{bucketName}/{keyPrefix}{sha1}/{filename}")
+        elif base:
+            pattern = "{baseUri}{sha1}/{filename}"
+        else:
+            return None
+    text = pattern.replace("{baseUri}", base).replace("{bucketName}", bucket).replace("{keyPrefix}", prefix)
+    match = re.match(r"(https?://[^/{}]+/)(.*)", text)
+    if match is None or re.search(r"\{(?!sha1\}|filename\}|fileExtension\})[^}]*\}", match.group(2)):
+        return None
+    if options.get("subdivideHashPathSegment"):
+        text = text.replace("{sha1}", "{subdivided}")
+        match = re.match(r"(https?://[^/{}]+/)(.*)", text)
+    return match.group(1), match.group(2)
 
 
 def _post_import(project: Project, ctx: Context, context: str) -> None:

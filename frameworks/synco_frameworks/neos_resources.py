@@ -27,6 +27,9 @@ THUMBNAIL_ONLY_SHA1_SQL = (
     f"WHERE o.persistence_object_identifier NOT IN (SELECT resource FROM "
     f"{THUMBNAIL_TABLE} WHERE resource IS NOT NULL))")
 SHA1_RE = re.compile(r"[0-9a-f]{40}")
+# the resource rows kept when thumbnails are left out: not a thumbnail's own resource
+NOT_THUMBNAIL_SQL = (f"persistence_object_identifier NOT IN (SELECT resource FROM {THUMBNAIL_TABLE} "
+                     f"WHERE resource IS NOT NULL)")
 
 
 def valid_sha1(value: object) -> str | None:
@@ -55,11 +58,23 @@ def published_path(target: Path, sha1: str, filename: str) -> str | None:
     return None
 
 
+def remote_path(template: str, sha1: str, filename: str) -> str:
+    """A remote target's path of a resource below its public URL: ``template`` with ``{sha1}``,
+    ``{filename}``, ``{fileExtension}`` and ``{subdivided}`` (``a/b/c/d/<sha1>``) filled in, each
+    value URL-encoded (the template's own text is taken as written, as Flow's targets take it)."""
+    extension = filename.rsplit(".", 1)[1].lower() if "." in filename else ""
+    values = {"{sha1}": sha1, "{filename}": quote(filename, safe=""),
+              "{fileExtension}": quote(extension, safe=""), "{subdivided}": stored_path(sha1)}
+    return re.sub(r"\{sha1\}|\{filename\}|\{fileExtension\}|\{subdivided\}",
+                  lambda m: values[m.group(0)], template)
+
+
 def selector(target: Path | None, public_url: str | None, keep_thumbnails: bool,
              remote_layout: str | None = None) -> Callable[[Select, set[str]], FileSelection]:
     """``target``: the folder a file-system target publishes into (public files are those found
-    there); ``remote_layout`` ("flat" or "subdivided") instead, for a target that publishes every
-    resource to ``public_url`` by itself (S3), where nothing can be looked at on disk."""
+    there); ``remote_layout`` instead, for a target that publishes every resource to
+    ``public_url`` by itself (S3, Google Cloud Storage), where nothing can be looked at on disk: a
+    template of each resource's path below ``public_url`` (``remote_path``)."""
     def select(query: Select, tables: set[str]) -> FileSelection:
         if RESOURCE_TABLE not in tables:
             return FileSelection(notes=[f"no table {RESOURCE_TABLE}: the whole resource folder "
@@ -82,12 +97,12 @@ def selector(target: Path | None, public_url: str | None, keep_thumbnails: bool,
             if filename is None:
                 continue  # published under a name that is not one: not fetched from the site
             if remote_layout and public_url:
-                where = (f"{stored_path(sha1)}/{filename}" if remote_layout == "subdivided"
-                         else f"{sha1}/{filename}")
+                where = remote_path(remote_layout, sha1, filename)
             else:
                 where = published_path(target, sha1, filename) if target and public_url else None
+                where = quote(where) if where else None
             if where and collection == "persistent":
-                selection.public[rel] = quote(where)
+                selection.public[rel] = where
         selection.notes.append(
             f"resources: {len(selection.include)} listed, {len(selection.public)} fetched from "
             f"{public_url or 'nowhere (no public URL)'} by the client"
