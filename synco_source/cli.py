@@ -180,13 +180,16 @@ def build_parser() -> argparse.ArgumentParser:
                        "e.g. mysql://user:password@127.0.0.1:3306/name")
     serve.add_argument("--no-db", action="store_true", help="publish file sets only")
     _files_option(serve)
-    serve.add_argument("--listen", default="0.0.0.0:8765", metavar="HOST:PORT",
-                       help="address of the built-in HTTP server (default 0.0.0.0:8765; port 0 picks one)")
+    serve.add_argument("--listen", default=None, metavar="HOST:PORT",
+                       help="serve with the built-in HTTP server on this address (port 0 picks one). "
+                       "The default: into the framework's web folder when its URL is known, "
+                       "else a server on 0.0.0.0:8765")
     serve.add_argument("--url", help="base URL the laptop uses to reach --listen "
                        "(default: http://<this host name>:<port>/)")
     serve.add_argument("--publish-dir", type=Path, metavar="DIR",
                        help="write into this folder of a web server instead of listening")
-    serve.add_argument("--base-url", help="public URL of --publish-dir")
+    serve.add_argument("--base-url", help="public URL of --publish-dir; without --publish-dir: "
+                       "publish into the framework's web folder, served at this URL")
     serve.add_argument("--publish-s3", metavar="S3URL", help="upload into this bucket and prefix "
                        "(s3://BUCKET/PREFIX/) instead of listening; the token carries presigned "
                        "links, so the laptop needs no credentials (docs/s3.md); credentials from "
@@ -336,13 +339,38 @@ def privacy_lines(project, rules) -> list[str]:
     return anonymize.describe(rules, resolved, bare_name)
 
 
+DEFAULT_LISTEN = "0.0.0.0:8765"
+
+
+def web_folder(project, base_url: str | None) -> tuple[Path | None, str | None]:
+    """Where serve publishes when no target was named: the framework's web folder when its URL
+    is known (``base_url`` from --base-url, else the project's), as a --publish-dir; else
+    (None, None): the built-in listener. --base-url without a web folder is an error."""
+    root = project.web_root
+    if root is None or not root.is_dir():
+        if base_url:
+            raise UsageError("--base-url needs --publish-dir: no web folder is known for this "
+                             "project", hint="give --publish-dir DIR (served at --base-url), or "
+                             "web_root: in synco.yaml")
+        return None, None
+    url = base_url or project.public_url(root)
+    if not url:
+        return None, None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write into the web folder {root}", hint="run as a user who may "
+                         "write there, or serve on a port with --listen HOST:PORT")
+    say(f"publishing into the web folder {root}, served at {url} (--listen HOST:PORT opens a port "
+        f"instead)")
+    return root, url
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from .http import SessionServer
     from .produce import Plan
     from .session import Session
 
     ttl = parse_duration(args.ttl)
-    host, port = parse_listen(args.listen)
+    host, port = parse_listen(args.listen or DEFAULT_LISTEN)
     recipient = None
     if args.recipient:
         from .format import parse_public_key
@@ -358,6 +386,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise UsageError("nothing to publish", hint="give a database URL or --files NAME=PATH")
     for note in project.notes:
         say(note)
+    if not (args.publish_dir or args.stdio or s3_target or args.listen or args.once):
+        args.publish_dir, args.base_url = web_folder(project, args.base_url)
+    if args.base_url and not args.publish_dir:
+        raise UsageError("--base-url is the URL of --publish-dir (or of the framework's web folder)",
+                         hint="give --publish-dir DIR with it, or leave it out")
     if args.stdio:
         if args.publish_dir:
             raise UsageError("--stdio and --publish-dir exclude each other")

@@ -228,3 +228,43 @@ def test_neos_post_import_commands_run_with_php(shop, mysql_db, tmp_path, monkey
     calls = (laptop / "flow.calls").read_text().splitlines()
     assert calls[-2:] == ["Development resource:publish", "Development flow:cache:flush"], calls
     assert "running env FLOW_CONTEXT=Development /bin/sh ./flow resource:publish" in result.stderr
+
+
+def test_serve_publishes_into_the_web_folder_by_default(shop, mysql_db, tmp_path):
+    """In a framework whose web folder and URL are known, serve writes the session into the web
+    folder (no port opened); --base-url alone names another URL for that folder; without a web
+    folder --base-url is an error."""
+    server = neos_tree(tmp_path / "server", {})
+    with StaticServer(server / "Web") as web:
+        (server / "Configuration" / "Settings.yaml").write_text(
+            backend(driver="pdo_mysql", host="127.0.0.1", dbname=shop.database, user="root",
+                    password="''") + f"    http:\n      baseUri: '{web.url}'\n")
+        dst = mysql_db("dst", create=False)
+        laptop = neos_tree(tmp_path / "laptop", {
+            "Configuration/Development/Settings.yaml": backend(
+                driver="pdo_mysql", host="127.0.0.1", dbname=dst.database, user="root",
+                password="''")})
+        with Source([], cwd=server) as source:
+            assert token_url(source).startswith(web.url), source.stderr
+            assert "publishing into the web folder" in source.stderr
+            assert "listening" not in source.stderr
+            source.wait_ready()
+            sessions = [p for p in (server / "Web").iterdir() if len(p.name) == 32]
+            assert len(sessions) == 1
+            result = synco("download", source.token, "--yes", "--only", "db", cwd=laptop)
+            assert result.code == 0, result.stderr + source.stderr
+        assert not [p for p in (server / "Web").iterdir() if len(p.name) == 32], "removed at the end"
+        assert mysql_fingerprint(dst) == mysql_fingerprint(shop)
+        with Source(["--base-url", "https://cdn.example.com/"], cwd=server) as source:
+            assert token_url(source).startswith("https://cdn.example.com/"), source.stderr
+    run = subprocess.run([sys.executable, "-m", "synco_source.cli", "serve", "--no-db", "--files",
+                          f"f={tmp_path}", "--base-url", "https://x.example/"],
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert run.returncode == 2 and run.stdout == ""
+    assert "synco-source: error: --base-url needs --publish-dir" in run.stderr
+
+
+def token_url(source) -> str:
+    from synco_source.format import Token
+
+    return Token.decode(source.token).url
