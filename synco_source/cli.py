@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 from pathlib import Path
 
 from . import __version__
@@ -355,6 +356,12 @@ def web_folder(project, base_url: str | None) -> tuple[Path | None, str | None]:
         return None, None
     url = base_url or project.public_url(root)
     if not url:
+        return None, None
+    host = (urllib.parse.urlsplit(url).hostname or "").lower()
+    if not base_url and (host == "localhost" or host.endswith(".localhost")):
+        # Symfony's DEFAULT_URI and Laravel's APP_URL ship as http://localhost
+        say(f"the web folder's URL {url} names the server itself, not a URL the laptop can reach: "
+            f"serving on a port instead (--base-url URL publishes into the web folder)")
         return None, None
     if not os.access(root, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write into the web folder {root}", hint="run as a user who may "

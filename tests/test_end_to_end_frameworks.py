@@ -268,3 +268,12 @@ def token_url(source) -> str:
     from synco_source.format import Token
 
     return Token.decode(source.token).url
+
+
+def test_a_localhost_url_of_the_web_folder_keeps_the_listener(shop, tmp_path):
+    """Symfony's and Laravel's default URL is http://localhost: not one a laptop can reach."""
+    server = symfony_tree(tmp_path / "server", {
+        ".env": f"DATABASE_URL=mysql://root@127.0.0.1:3306/{shop.database}\nDEFAULT_URI=http://localhost\n"})
+    with Source([], cwd=server) as source:
+        assert "serving on a port instead" in source.stderr or "serving on port" in source.stderr
+        assert not token_url(source).startswith("http://localhost/"), source.stderr
