@@ -84,9 +84,9 @@ def test_symfony_cache_clear_is_printed_without_php(tmp_path):
 
 
 def test_local_url_must_be_a_url(tmp_path):
-    from synco import cli
+    from synco.after import After, before_import
 
     project = local(symfony_tree(tmp_path))
-    exc = error(cli._before_import, project, cli.After(local_url="localhost:8080"))
+    exc = error(before_import, project, After(local_url="localhost:8080"))
     assert str(exc) == "--local-url 'localhost:8080' is not an http:// or https:// URL"
-    cli._before_import(project, cli.After(local_url="http://localhost:8080"))  # fine
+    before_import(project, After(local_url="http://localhost:8080"))  # fine
