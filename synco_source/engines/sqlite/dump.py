@@ -7,7 +7,8 @@ from collections.abc import Iterable, Iterator
 
 from ...dburl import DatabaseUrl
 from ...errors import DatabaseError
-from .sql import Text, check_file, connect, failing, literal, qi, raw_name, rows, table_name, text
+from .sql import (Text, check_file, close_quietly, connect, failing, literal, qi, raw_name, rows,
+                  table_name, text)
 
 # the order the objects after the rows are created in (each kind in the source's order)
 POST_KINDS = ("index", "view", "trigger")
@@ -113,12 +114,8 @@ class Dumper:
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.conn is not None:
-            try:
-                self.conn.close()
-            except sqlite3.Error:
-                pass
-            self.conn = None
+        close_quietly(self.conn)
+        self.conn = None
 
     def schema(self) -> dict:
         if self._schema is None:

@@ -23,7 +23,7 @@ from ...dburl import DatabaseUrl
 from ...errors import DatabaseError, LocalIOError
 from ..common import fault_point, no_previous_copy, no_sigint
 from .dump import insert_head
-from .sql import check_file, connect, error_text, failing, ql, rows, text
+from .sql import check_file, close_quietly, connect, error_text, failing, ql, rows, text
 
 SHADOW, PREV, SWAP, LOCK = ".synco-new", ".synco-prev", ".synco-swap", ".synco-lock"
 SIDE = ("-wal", "-shm", "-journal")
@@ -309,12 +309,8 @@ class Loader:
 
     def abort(self) -> None:
         try:
-            if self.conn is not None:
-                try:
-                    self.conn.close()
-                except sqlite3.Error:
-                    pass
-                self.conn = None
+            close_quietly(self.conn)
+            self.conn = None
             if self.lock.fd is not None:
                 remove(self.shadow)
         finally:

@@ -163,6 +163,15 @@ def _uri_path(path: str) -> str:
     return quote(path, safe="/")
 
 
+def close_quietly(conn: sqlite3.Connection | None) -> None:
+    """Close ``conn`` (None: nothing); a failure to close leaves nothing to do."""
+    if conn is not None:
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
+
+
 def rows(conn: sqlite3.Connection, sql: str, params=()) -> list[tuple]:
     return conn.execute(sql, params).fetchall()
 
