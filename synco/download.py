@@ -407,9 +407,7 @@ class Download:
         self.ui.info(f"database {name} is already what the server has (all "
                      f"{len(database['tables'])} tables checked in {took:.1f} s): nothing to import")
         self.summary.unchanged = True
-        self.summary.tables = len(database["tables"])
-        self.summary.rows = sum(t["rows"] for t in database["tables"])
-        self.summary.database = name
+        self._summarize(database)
         return True
 
     def _transfer(self, database: dict | None, target, plans: list[files.FileSetPlan],
@@ -547,6 +545,10 @@ class Download:
         if rest is None:
             target.begin(manifest["schema"])
         self._load_tables(manifest["tables"] if rest is None else rest, target, advance)
+        self._summarize(manifest)
+
+    def _summarize(self, manifest: dict) -> None:
+        """The summary's database lines: what the local database (or SQL file) now holds."""
         self.summary.tables = len(manifest["tables"])
         self.summary.rows = sum(t["rows"] for t in manifest["tables"])
         self.summary.database = str(self.opts.output or self.opts.db_url.database)
